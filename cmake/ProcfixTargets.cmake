@@ -1,0 +1,27 @@
+# Shared helpers so that each folder's CMakeLists.txt stays small.
+
+# procfix_set_warnings(<target>): the project's warning policy.
+function(procfix_set_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
+                                           -Wno-sign-conversion)
+  if(PROCFIX_WARNINGS_AS_ERRORS)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# procfix_add_library(<name> EXPORT_NAME <name> SOURCES ... HEADERS_BASE_DIR <dir> HEADERS ...)
+# One library per top-level folder: target procfix_<name>, alias procfix::<name>.
+function(procfix_add_library name)
+  cmake_parse_arguments(arg "" "HEADERS_BASE_DIR" "SOURCES;HEADERS" ${ARGN})
+  add_library(procfix_${name} ${arg_SOURCES})
+  add_library(procfix::${name} ALIAS procfix_${name})
+  set_target_properties(procfix_${name} PROPERTIES
+    EXPORT_NAME ${name}
+    OUTPUT_NAME procfix_${name}
+    VERSION ${PROJECT_VERSION}
+    POSITION_INDEPENDENT_CODE ON)
+  target_sources(procfix_${name} PUBLIC FILE_SET HEADERS BASE_DIRS ${arg_HEADERS_BASE_DIR}
+                 FILES ${arg_HEADERS})
+  target_compile_features(procfix_${name} PUBLIC cxx_std_20)
+  procfix_set_warnings(procfix_${name})
+endfunction()
