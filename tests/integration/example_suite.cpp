@@ -41,9 +41,13 @@ class SuiteServer : public procfix::ServerSuite<SuiteServer> {
   }
 };
 
-TEST_F(SuiteServer, AnswersPing) { EXPECT_EQ(exchange_line(endpoint(), "ping"), "pong"); }
+TEST_F(SuiteServer, AnswersPing) {
+  EXPECT_EQ(exchange_line(endpoint(), "ping"), "pong");
+}
 
-TEST_F(SuiteServer, DoesWork) { EXPECT_EQ(exchange_line(endpoint(), "work 5"), "done"); }
+TEST_F(SuiteServer, DoesWork) {
+  EXPECT_EQ(exchange_line(endpoint(), "work 5"), "done");
+}
 
 // 3. One fresh server per test, here on IPv6.
 class FreshServer : public procfix::ServerTest {
