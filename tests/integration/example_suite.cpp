@@ -67,6 +67,18 @@ TEST_F(FreshServer, IsANewProcessForEachTest) {
   EXPECT_EQ(exchange_line(endpoint(), "echo fresh"), "fresh");
 }
 
+// A death test in a binary with a global server: the forked (or re-executed) child must never
+// stop the parent's server, which still answers afterwards.
+TEST(GlobalServerDeathTest, DyingChildLeavesTheGlobalServerRunning) {
+  EXPECT_DEATH(
+      {
+        (void)exchange_line(g_shared_server->endpoint(), "ping");
+        std::abort();
+      },
+      "");
+  EXPECT_EQ(exchange_line(g_shared_server->endpoint(), "ping"), "pong");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
