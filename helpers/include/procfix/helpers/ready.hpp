@@ -40,14 +40,14 @@ class ReadyError : public std::runtime_error {
 struct ReadyMessage {
   // "host:port", "[v6]:port" or a unix socket path. Default empty: no "address" field is written
   // (acceptable only for servers that do not listen). See address.hpp for to_address().
-  std::string address;
+  std::string address{};
   // More fields, merged into the JSON object next to "address". Default: empty object. Must be a
   // JSON object (or null); must not contain "address" when `address` is set; strings must be
   // valid UTF-8. Otherwise notify_ready throws ReadyError naming the problem.
   nlohmann::json extra = nlohmann::json::object();
   // Optional STATUS= text sent with READY=1 on NOTIFY_SOCKET. Default empty: no STATUS= line.
   // Must not contain a newline. Not written to PROCFIX_READY_FD (put it in `extra` for that).
-  std::string status;
+  std::string status{};
 };
 
 // Which channels notify_ready() used. Both false: the server was not started by a fixture nor by
