@@ -1,6 +1,8 @@
 // Test support: talk to a line-protocol server (sample_child) at a reported endpoint.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
@@ -21,6 +23,9 @@ class LineClient {
     boost::asio::ip::tcp::endpoint target{boost::asio::ip::make_address(endpoint.host()),
                                           endpoint.port()};
     socket_.connect(target);
+    // A reply that never comes fails the test instead of hanging it (a bound, not a delay).
+    const timeval timeout{30, 0};
+    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   }
 
   void send(std::string_view line) {
