@@ -1,0 +1,809 @@
+#include "benchmarks.hpp"
+
+#include <benchmark/benchmark.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "procfix/fixtures/server.hpp"
+#include "results.hpp"
+#include "support.hpp"
+
+namespace procfix::bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kSampleChild = PROCFIX_SAMPLE_CHILD;
+constexpr int kWaitDelayMs = 1000;  // how long the child delays readiness in the wait rows
+constexpr int kSuiteCycles = 20;    // start + ping + stop cycles in one example suite
+
+// ---------------------------------------------------------------------------------------------
+// Small RAII helpers.
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_{fd} {}
+  Fd(Fd&& other) noexcept : fd_{std::exchange(other.fd_, -1)} {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  void reset() {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// A hand-spawned child: killed (SIGKILL) and reaped if the benchmark throws before stopping it.
+class RawChild {
+ public:
+  explicit RawChild(pid_t pid) : pid_{pid} {}
+  RawChild(RawChild&& other) noexcept : pid_{std::exchange(other.pid_, -1)} {}
+  RawChild& operator=(RawChild&&) = delete;
+  ~RawChild() {
+    if (pid_ > 0) kill_and_reap(pid_);
+  }
+  pid_t pid() const { return pid_; }
+  void request_stop() const { ::kill(pid_, SIGTERM); }
+  void reap() { reap_expecting_success(std::exchange(pid_, -1)); }
+  void terminate() {
+    request_stop();
+    reap();
+  }
+
+ private:
+  pid_t pid_;
+};
+
+// 1 GiB (or any size) of memory, allocated and touched, held while a benchmark runs.
+class TouchedMemory {
+ public:
+  explicit TouchedMemory(std::size_t bytes) : data_{new char[bytes]} {
+    std::memset(data_.get(), 1, bytes);
+    benchmark::DoNotOptimize(data_.get());
+    benchmark::ClobberMemory();
+  }
+
+ private:
+  std::unique_ptr<char[]> data_;
+};
+
+// Samples of one benchmark call: added to the process-wide store (for the table) and published
+// as Google Benchmark counters for this call (p50; durations in µs).
+class Recorder {
+ public:
+  Recorder(benchmark::State& state, std::string group, std::string variant)
+      : state_{state}, prefix_{std::move(group) + "." + std::move(variant) + "."} {}
+  Recorder(const Recorder&) = delete;
+  Recorder& operator=(const Recorder&) = delete;
+
+  ~Recorder() {
+    if (state_.error_occurred()) return;
+    for (const auto& [metric, values] : local_) {
+      if (counts_.contains(metric)) {
+        state_.counters[metric] = values.median();
+      } else {
+        state_.counters[metric + "_us"] = values.median() / 1e3;
+      }
+      if (metric == "latency") state_.counters["latency_p99_us"] = values.percentile(99) / 1e3;
+    }
+  }
+
+  // A duration in nanoseconds.
+  void add(const std::string& metric, double ns) {
+    samples(prefix_ + metric).add(ns);
+    local_[metric].add(ns);
+  }
+
+  // A count (fds, processes).
+  void count(const std::string& metric, double value) {
+    counts_.insert(metric);
+    add(metric, value);
+  }
+
+ private:
+  benchmark::State& state_;
+  std::string prefix_;
+  std::map<std::string, Samples> local_;
+  std::set<std::string> counts_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// procfix set-up.
+
+enum class Launch { supervised, in_process };
+
+const char* variant_of(Launch launch) {
+  return launch == Launch::supervised ? "procfix_supervised" : "procfix_in_process";
+}
+
+// PROCFIX_LAUNCHER is read at each spawn.
+void use_launcher(Launch launch) {
+  if (launch == Launch::in_process) {
+    ::setenv("PROCFIX_LAUNCHER", "in-process", 1);
+  } else {
+    ::unsetenv("PROCFIX_LAUNCHER");
+  }
+}
+
+ServerOptions sample_options(std::vector<std::string> args = {},
+                             std::chrono::milliseconds ready_timeout = 30s) {
+  return {.executable = kSampleChild,
+          .args = std::move(args),
+          .ready_timeout = ready_timeout,
+          .stop_grace = 5s};
+}
+
+void expect_clean(const StopReport& report) {
+  if (!report.ok()) throw std::runtime_error{report.describe()};
+}
+
+std::int64_t ready_ns_of(const Server& server) {
+  return server.endpoint().message().value("ready_ns", std::int64_t{0});
+}
+
+// Children of this process that are not its procfix-supervisor, plus the supervisor's children:
+// what a stopped batch of servers left behind (live or zombie).
+std::size_t children_left() {
+  std::size_t count = 0;
+  for (const pid_t child : children_of_self()) {
+    if (is_supervisor(child)) {
+      count += children_of(child).size();
+    } else {
+      ++count;
+    }
+  }
+  return count;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1, 3, 6, 7: one server, start → ready → stop.
+
+void raw_cycle(benchmark::State& state, const std::string& group, SpawnMethod method) {
+  Recorder record{state, group,
+                  method == SpawnMethod::posix_spawn ? "raw_posix_spawn" : "raw_fork_exec"};
+  const Command command{kSampleChild, {}, true};
+  auto cycle = [&](bool measured) {
+    const std::int64_t t0 = monotonic_ns();
+    const RawPipe pipe = make_raw_pipe();
+    Fd read_end{pipe.read};
+    Fd write_end{pipe.write};
+    RawChild child{spawn_raw(method, command, write_end.get())};
+    write_end.reset();
+    std::int64_t t1 = 0;
+    const std::string line = read_line_blocking(read_end.get(), &t1);
+    read_end.reset();
+    child.terminate();
+    const std::int64_t t2 = monotonic_ns();
+    if (!measured) return;
+    state.SetIterationTime(static_cast<double>(t2 - t0) / 1e9);
+    record.add("total", static_cast<double>(t2 - t0));
+    record.add("start", static_cast<double>(t1 - t0));
+    record.add("stop", static_cast<double>(t2 - t1));
+    record.add("latency", static_cast<double>(t1 - procfix::bench::ready_ns_of(line)));
+  };
+  cycle(false);  // warm-up
+  for (auto _ : state) cycle(true);
+}
+
+void procfix_cycle(benchmark::State& state, const std::string& group, Launch launch) {
+  use_launcher(launch);
+  Recorder record{state, group, variant_of(launch)};
+  const ServerOptions options = sample_options();
+  auto cycle = [&](bool measured) {
+    const std::int64_t t0 = monotonic_ns();
+    std::int64_t t1 = 0;
+    std::int64_t ready_ns = 0;
+    {
+      Server server{options};
+      t1 = monotonic_ns();
+      ready_ns = ready_ns_of(server);
+      expect_clean(server.stop());
+    }
+    const std::int64_t t2 = monotonic_ns();
+    if (!measured) return;
+    state.SetIterationTime(static_cast<double>(t2 - t0) / 1e9);
+    record.add("total", static_cast<double>(t2 - t0));
+    record.add("start", static_cast<double>(t1 - t0));
+    record.add("stop", static_cast<double>(t2 - t1));
+    record.add("latency", static_cast<double>(t1 - ready_ns));
+  };
+  cycle(false);  // warm-up (starts procfix-supervisor / the output pump thread if not yet done)
+  for (auto _ : state) cycle(true);
+}
+
+constexpr std::size_t kBigBytes = std::size_t{1} << 30;
+
+void big_raw_cycle(benchmark::State& state, SpawnMethod method) {
+  const TouchedMemory memory{kBigBytes};
+  raw_cycle(state, "big", method);
+}
+
+void big_procfix_cycle(benchmark::State& state, Launch launch) {
+  const TouchedMemory memory{kBigBytes};
+  procfix_cycle(state, "big", launch);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1: the baselines procfix replaces.
+
+Command listening_command(std::uint16_t port, int start_delay_ms = -1) {
+  std::vector<std::string> args{"--listen=127.0.0.1:" + std::to_string(port)};
+  if (start_delay_ms >= 0) args.push_back("--start-delay=" + std::to_string(start_delay_ms));
+  return Command{kSampleChild, std::move(args), false};
+}
+
+void polling_cycle(benchmark::State& state, std::chrono::milliseconds interval,
+                   const std::string& variant) {
+  Recorder record{state, "cycle", variant};
+  for (auto _ : state) {
+    const std::uint16_t port = pick_free_port();
+    const Command command = listening_command(port);
+    const std::int64_t t0 = monotonic_ns();
+    RawChild child{spawn_raw(SpawnMethod::posix_spawn, command, -1)};
+    Fd connection{connect_by_polling(port, interval, 30s)};
+    const std::int64_t t1 = monotonic_ns();
+    connection.reset();
+    child.terminate();
+    const std::int64_t t2 = monotonic_ns();
+    state.SetIterationTime(static_cast<double>(t2 - t0) / 1e9);
+    record.add("total", static_cast<double>(t2 - t0));
+    record.add("start", static_cast<double>(t1 - t0));
+    record.add("stop", static_cast<double>(t2 - t1));
+  }
+}
+
+void sleep_cycle(benchmark::State& state) {
+  Recorder record{state, "cycle", "sleep_2s"};
+  for (auto _ : state) {
+    const std::uint16_t port = pick_free_port();
+    const Command command = listening_command(port);
+    const std::int64_t t0 = monotonic_ns();
+    RawChild child{spawn_raw(SpawnMethod::posix_spawn, command, -1)};
+    std::this_thread::sleep_for(2s);  // the measured strategy: "it is surely up by now"
+    Fd connection{try_connect(port)};
+    if (!connection) throw std::runtime_error{"sample_child was not listening after sleep(2)"};
+    const std::int64_t t1 = monotonic_ns();
+    connection.reset();
+    child.terminate();
+    const std::int64_t t2 = monotonic_ns();
+    state.SetIterationTime(static_cast<double>(t2 - t0) / 1e9);
+    record.add("total", static_cast<double>(t2 - t0));
+    record.add("start", static_cast<double>(t1 - t0));
+    record.add("stop", static_cast<double>(t2 - t1));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2: the first start in a fresh process, via `procfix_bench --cold-start-probe=MODE`.
+
+std::string self_executable() {
+  char path[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n <= 0) throw std::system_error{errno, std::generic_category(), "readlink /proc/self/exe"};
+  return std::string(path, static_cast<std::size_t>(n));
+}
+
+void cold_start(benchmark::State& state, const std::string& mode, const std::string& variant) {
+  Recorder record{state, "cold", variant};
+  const Command command{self_executable(), {"--cold-start-probe=" + mode}, false};
+  for (auto _ : state) {
+    const RawPipe pipe = make_raw_pipe();
+    Fd read_end{pipe.read};
+    Fd write_end{pipe.write};
+    RawChild probe{spawn_raw(SpawnMethod::posix_spawn, command, -1, write_end.get())};
+    write_end.reset();
+    const std::string line = read_line_blocking(read_end.get());
+    probe.reap();
+    long long start_ns = 0;
+    long long total_ns = 0;
+    if (std::sscanf(line.c_str(), "%lld %lld", &start_ns, &total_ns) != 2) {
+      throw std::runtime_error{"cold-start probe printed '" + line + "'"};
+    }
+    state.SetIterationTime(static_cast<double>(total_ns) / 1e9);
+    record.add("total", static_cast<double>(total_ns));
+    record.add("start", static_cast<double>(start_ns));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4: CPU while waiting. The child delays readiness by kWaitDelayMs. Two figures:
+//  - window: CPU used while the start is blocked, read by a sampler thread at 100 ms and 900 ms
+//    after the spawn (the sampler's own CPU, from CLOCK_THREAD_CPUTIME_ID, is subtracted). The
+//    sampler's clock_nanosleep() only places the measurement window; it synchronises nothing.
+//  - whole start: CPU of a delayed start minus CPU of an immediate one (interleaved pairs); this
+//    also counts what the wait makes dearer afterwards (cold caches when the message arrives).
+
+enum class WaitStrategy {
+  raw_blocking,
+  procfix_supervised,
+  procfix_in_process,
+  poll_100ms,
+  poll_10ms
+};
+
+constexpr std::int64_t kWindowBeginNs = 100'000'000;
+constexpr std::int64_t kWindowEndNs = 900'000'000;
+
+std::int64_t thread_cpu_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+void sleep_until_monotonic(std::int64_t ns) {
+  const timespec at{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+  }
+}
+
+// CPU used by this process (minus the sampler thread) and by the supervisor inside
+// [origin + kWindowBeginNs, origin + kWindowEndNs].
+class CpuWindow {
+ public:
+  CpuWindow(std::int64_t origin_ns, pid_t supervisor)
+      : thread_{[this, origin_ns, supervisor] { sample(origin_ns, supervisor); }} {}
+  CpuWindow(const CpuWindow&) = delete;
+  CpuWindow& operator=(const CpuWindow&) = delete;
+  ~CpuWindow() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  struct Result {
+    std::int64_t wall = 0;
+    std::int64_t self = 0;
+    std::int64_t supervisor = 0;
+    std::int64_t supervisor_stat = 0;
+  };
+  Result finish() {
+    thread_.join();
+    return result_;
+  }
+
+ private:
+  void sample(std::int64_t origin_ns, pid_t supervisor) {
+    sleep_until_monotonic(origin_ns + kWindowBeginNs);
+    const std::int64_t wall0 = monotonic_ns();
+    const std::int64_t self0 = self_cpu_ns();
+    const std::int64_t own0 = thread_cpu_ns();
+    const std::int64_t supervisor0 = process_cpu_ns(supervisor);
+    const std::int64_t supervisor_stat0 = supervisor > 0 ? proc_stat_cpu_ns(supervisor) : 0;
+    sleep_until_monotonic(origin_ns + kWindowEndNs);
+    const std::int64_t supervisor_stat1 = supervisor > 0 ? proc_stat_cpu_ns(supervisor) : 0;
+    const std::int64_t supervisor1 = process_cpu_ns(supervisor);
+    const std::int64_t own1 = thread_cpu_ns();
+    const std::int64_t self1 = self_cpu_ns();
+    result_.wall = monotonic_ns() - wall0;
+    result_.self = (self1 - self0) - (own1 - own0);
+    if (supervisor > 0) {
+      result_.supervisor = supervisor1 - supervisor0;
+      result_.supervisor_stat = supervisor_stat1 - supervisor_stat0;
+    }
+  }
+
+  Result result_;
+  std::thread thread_;
+};
+
+struct WaitSample {
+  std::int64_t wall = 0;        // spawn until readiness detected
+  std::int64_t cpu = 0;         // this process, getrusage(RUSAGE_SELF), same span
+  std::int64_t supervisor = 0;  // procfix-supervisor, clock_getcpuclockid (supervised only)
+  std::optional<CpuWindow::Result> window;
+};
+
+WaitSample start_and_wait(WaitStrategy strategy, int delay_ms, pid_t supervisor) {
+  WaitSample sample;
+  std::unique_ptr<Server> server;
+  std::unique_ptr<RawChild> child;
+  const std::vector<std::string> delay_args{"--start-delay=" + std::to_string(delay_ms)};
+  const bool polling = strategy == WaitStrategy::poll_100ms || strategy == WaitStrategy::poll_10ms;
+  const std::uint16_t port = polling ? pick_free_port() : 0;
+  const Command raw_command{kSampleChild, delay_args, true};
+  const Command polling_command = listening_command(port, delay_ms);
+  const ServerOptions options = sample_options(delay_args);
+  const bool windowed = delay_ms * std::int64_t{1'000'000} > kWindowEndNs;
+
+  const std::int64_t supervisor0 = process_cpu_ns(supervisor);
+  const std::int64_t wall0 = monotonic_ns();
+  std::optional<CpuWindow> window;
+  if (windowed) window.emplace(wall0, supervisor);
+  const std::int64_t cpu0 = self_cpu_ns();
+  switch (strategy) {
+    case WaitStrategy::raw_blocking: {
+      const RawPipe pipe = make_raw_pipe();
+      Fd read_end{pipe.read};
+      Fd write_end{pipe.write};
+      child = std::make_unique<RawChild>(
+          spawn_raw(SpawnMethod::posix_spawn, raw_command, write_end.get()));
+      write_end.reset();
+      (void)read_line_blocking(read_end.get());
+      break;
+    }
+    case WaitStrategy::procfix_supervised:
+    case WaitStrategy::procfix_in_process:
+      server = std::make_unique<Server>(options);
+      break;
+    case WaitStrategy::poll_100ms:
+    case WaitStrategy::poll_10ms: {
+      child = std::make_unique<RawChild>(spawn_raw(SpawnMethod::posix_spawn, polling_command, -1));
+      const auto interval = strategy == WaitStrategy::poll_100ms ? 100ms : 10ms;
+      Fd connection{connect_by_polling(port, interval, 30s)};
+      break;
+    }
+  }
+  sample.cpu = self_cpu_ns() - cpu0;
+  sample.wall = monotonic_ns() - wall0;
+  if (supervisor > 0) sample.supervisor = process_cpu_ns(supervisor) - supervisor0;
+  if (window) {
+    sample.window = window->finish();
+    if (sample.wall < kWindowEndNs) {
+      throw std::runtime_error{"the start returned before the end of the CPU window"};
+    }
+  }
+  if (server) expect_clean(server->stop());
+  if (child) child->terminate();
+  return sample;
+}
+
+void wait_cost(benchmark::State& state, WaitStrategy strategy, const std::string& variant) {
+  if (strategy == WaitStrategy::procfix_in_process) use_launcher(Launch::in_process);
+  if (strategy == WaitStrategy::procfix_supervised) use_launcher(Launch::supervised);
+  (void)start_and_wait(strategy, 0, -1);  // warm-up; starts the supervisor if needed
+  const pid_t supervisor =
+      strategy == WaitStrategy::procfix_supervised ? find_supervisor() : pid_t{-1};
+  if (strategy == WaitStrategy::procfix_supervised && supervisor < 0) {
+    throw std::runtime_error{"no procfix-supervisor child found after a supervised start"};
+  }
+  Recorder record{state, "wait", variant};
+  bool delayed_first = true;
+  for (auto _ : state) {
+    WaitSample delayed;
+    WaitSample immediate;
+    if (delayed_first) {
+      delayed = start_and_wait(strategy, kWaitDelayMs, supervisor);
+      immediate = start_and_wait(strategy, 0, supervisor);
+    } else {
+      immediate = start_and_wait(strategy, 0, supervisor);
+      delayed = start_and_wait(strategy, kWaitDelayMs, supervisor);
+    }
+    delayed_first = !delayed_first;
+    state.SetIterationTime(static_cast<double>(delayed.wall) / 1e9);
+    record.add("wall_delayed", static_cast<double>(delayed.wall));
+    record.add("wall_immediate", static_cast<double>(immediate.wall));
+    record.add("cpu_delayed", static_cast<double>(delayed.cpu));
+    record.add("cpu_immediate", static_cast<double>(immediate.cpu));
+    record.add("window_wall", static_cast<double>(delayed.window->wall));
+    record.add("window_cpu", static_cast<double>(delayed.window->self));
+    if (supervisor > 0) {
+      record.add("supervisor_delayed", static_cast<double>(delayed.supervisor));
+      record.add("supervisor_immediate", static_cast<double>(immediate.supervisor));
+      record.add("window_supervisor", static_cast<double>(delayed.window->supervisor));
+      record.add("window_supervisor_stat", static_cast<double>(delayed.window->supervisor_stat));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5: many servers at once.
+
+void record_leftovers(Recorder& record, int fds_before) {
+  record.count("fds_delta", static_cast<double>(open_fd_count() - fds_before));
+  record.count("children_left", static_cast<double>(children_left()));
+}
+
+void many_raw(benchmark::State& state, int count) {
+  Recorder record{state, "many" + std::to_string(count), "raw"};
+  const Command command{kSampleChild, {}, true};
+  const auto n = static_cast<std::size_t>(count);
+  for (auto _ : state) {
+    const int fds_before = open_fd_count();
+    const std::int64_t t0 = monotonic_ns();
+    std::vector<RawChild> children;
+    std::vector<Fd> read_ends;
+    children.reserve(n);
+    read_ends.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const RawPipe pipe = make_raw_pipe();
+      read_ends.emplace_back(pipe.read);
+      Fd write_end{pipe.write};
+      children.emplace_back(spawn_raw(SpawnMethod::posix_spawn, command, write_end.get()));
+    }
+    Fd epoll{::epoll_create1(EPOLL_CLOEXEC)};
+    for (std::size_t i = 0; i < n; ++i) {
+      epoll_event event{};
+      event.events = EPOLLIN;
+      event.data.u64 = i;
+      if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, read_ends[i].get(), &event) != 0) {
+        throw std::system_error{errno, std::generic_category(), "epoll_ctl"};
+      }
+    }
+    std::vector<std::string> lines(n);
+    std::size_t pending = n;
+    while (pending > 0) {
+      epoll_event events[256];
+      const int ready = ::epoll_wait(epoll.get(), events, 256, 120'000);
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready <= 0) throw std::runtime_error{"raw servers not ready within 120 s"};
+      for (int e = 0; e < ready; ++e) {
+        const std::size_t i = events[e].data.u64;
+        char buffer[512];
+        const ssize_t got = ::read(read_ends[i].get(), buffer, sizeof buffer);
+        if (got <= 0) throw std::runtime_error{"a raw server closed its readiness pipe"};
+        lines[i].append(buffer, static_cast<std::size_t>(got));
+        if (lines[i].find('\n') != std::string::npos) {
+          ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, read_ends[i].get(), nullptr);
+          read_ends[i].reset();
+          --pending;
+        }
+      }
+    }
+    const std::int64_t t1 = monotonic_ns();
+    for (const RawChild& child : children) child.request_stop();
+    for (RawChild& child : children) child.reap();
+    epoll.reset();
+    const std::int64_t t2 = monotonic_ns();
+    state.SetIterationTime(static_cast<double>(t2 - t0) / 1e9);
+    record.add("ready_all", static_cast<double>(t1 - t0));
+    record.add("stop_all", static_cast<double>(t2 - t1));
+    record.add("per_server", static_cast<double>(t2 - t0) / count);
+    children.clear();
+    read_ends.clear();
+    record_leftovers(record, fds_before);
+  }
+}
+
+void many_procfix(benchmark::State& state, int count, Launch launch) {
+  use_launcher(launch);
+  {
+    Server warm_up{sample_options()};
+    expect_clean(warm_up.stop());
+  }
+  Recorder record{state, "many" + std::to_string(count), variant_of(launch)};
+  for (auto _ : state) {
+    const int fds_before = open_fd_count();
+    std::vector<ServerOptions> options(static_cast<std::size_t>(count), sample_options({}, 120s));
+    const std::int64_t t0 = monotonic_ns();
+    std::vector<Server> servers = start_servers(std::move(options));
+    const std::int64_t t1 = monotonic_ns();
+    std::string unclean;
+    for (Server& server : servers) {
+      const StopReport report = server.stop();
+      if (!report.ok() && unclean.empty()) unclean = report.describe();
+    }
+    servers.clear();
+    const std::int64_t t2 = monotonic_ns();
+    if (!unclean.empty()) throw std::runtime_error{unclean};
+    state.SetIterationTime(static_cast<double>(t2 - t0) / 1e9);
+    record.add("ready_all", static_cast<double>(t1 - t0));
+    record.add("stop_all", static_cast<double>(t2 - t1));
+    record.add("per_server", static_cast<double>(t2 - t0) / count);
+    record_leftovers(record, fds_before);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8: the example suite, kSuiteCycles × (start, ping, stop).
+
+enum class SuiteStrategy { raw, procfix_supervised, procfix_in_process, poll_100ms };
+
+void suite_once(SuiteStrategy strategy) {
+  switch (strategy) {
+    case SuiteStrategy::raw: {
+      const Command command{kSampleChild, {}, true};
+      const RawPipe pipe = make_raw_pipe();
+      Fd read_end{pipe.read};
+      Fd write_end{pipe.write};
+      RawChild child{spawn_raw(SpawnMethod::posix_spawn, command, write_end.get())};
+      write_end.reset();
+      const nlohmann::json message = nlohmann::json::parse(read_line_blocking(read_end.get()));
+      const std::string address = message.at("address").get<std::string>();
+      const std::size_t colon = address.rfind(':');
+      ping(address.substr(0, colon),
+           static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+      child.terminate();
+      break;
+    }
+    case SuiteStrategy::procfix_supervised:
+    case SuiteStrategy::procfix_in_process: {
+      Server server{sample_options()};
+      ping(server.endpoint().host(), server.endpoint().port());
+      expect_clean(server.stop());
+      break;
+    }
+    case SuiteStrategy::poll_100ms: {
+      const std::uint16_t port = pick_free_port();
+      const Command command = listening_command(port);
+      RawChild child{spawn_raw(SpawnMethod::posix_spawn, command, -1)};
+      Fd connection{connect_by_polling(port, 100ms, 30s)};
+      expect_pong(connection.get());
+      connection.reset();
+      child.terminate();
+      break;
+    }
+  }
+}
+
+void example_suite(benchmark::State& state, SuiteStrategy strategy, const std::string& variant) {
+  if (strategy == SuiteStrategy::procfix_supervised) use_launcher(Launch::supervised);
+  if (strategy == SuiteStrategy::procfix_in_process) use_launcher(Launch::in_process);
+  if (strategy != SuiteStrategy::poll_100ms) suite_once(strategy);  // warm-up
+  Recorder record{state, "suite", variant};
+  for (auto _ : state) {
+    const std::int64_t t0 = monotonic_ns();
+    for (int i = 0; i < kSuiteCycles; ++i) suite_once(strategy);
+    const std::int64_t t1 = monotonic_ns();
+    state.SetIterationTime(static_cast<double>(t1 - t0) / 1e9);
+    record.add("total", static_cast<double>(t1 - t0));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration.
+
+// Runs `body`; an exception skips the benchmark with its message and is listed under the table.
+void guarded(benchmark::State& state, const std::string& name,
+             const std::function<void(benchmark::State&)>& body) {
+  try {
+    body(state);
+  } catch (const std::exception& e) {
+    static std::string message;  // SkipWithError keeps the pointer until the report is made
+    message = e.what();
+    record_error(name, message);
+    state.SkipWithError(message.c_str());
+  }
+}
+
+void add(const std::string& name, int iterations, std::function<void(benchmark::State&)> body) {
+  benchmark::RegisterBenchmark(
+      name.c_str(), [name, body](benchmark::State& state) { guarded(state, name, body); })
+      ->Iterations(iterations)
+      ->UseManualTime()
+      ->Unit(benchmark::kMicrosecond);
+}
+
+}  // namespace
+
+void register_benchmarks(const RunPlan& plan) {
+  // Iterations per benchmark; a smoke run does one of each.
+  auto n = [&](int iterations) { return plan.smoke ? 1 : iterations; };
+  const int rounds = plan.smoke ? 1 : 3;  // fast rows are registered in interleaved rounds
+
+  // 1, 3, 7: one server; 300 cycles of each (3 interleaved rounds of 100).
+  for (int round = 0; round < rounds; ++round) {
+    add("cycle/raw_posix_spawn", n(100),
+        [](benchmark::State& s) { raw_cycle(s, "cycle", SpawnMethod::posix_spawn); });
+    add("cycle/procfix_supervised", n(100),
+        [](benchmark::State& s) { procfix_cycle(s, "cycle", Launch::supervised); });
+    add("cycle/raw_fork_exec", n(100),
+        [](benchmark::State& s) { raw_cycle(s, "cycle", SpawnMethod::fork_exec); });
+    add("cycle/procfix_in_process", n(100),
+        [](benchmark::State& s) { procfix_cycle(s, "cycle", Launch::in_process); });
+  }
+  add("cycle/poll_100ms", n(5), [](benchmark::State& s) { polling_cycle(s, 100ms, "poll_100ms"); });
+  add("cycle/poll_10ms", n(20), [](benchmark::State& s) { polling_cycle(s, 10ms, "poll_10ms"); });
+  add("cycle/sleep_2s", n(2), [](benchmark::State& s) { sleep_cycle(s); });
+
+  // 2: first start in a fresh process.
+  for (int round = 0; round < rounds; ++round) {
+    add("cold/raw", n(10), [](benchmark::State& s) { cold_start(s, "raw", "raw"); });
+    add("cold/procfix_supervised", n(10),
+        [](benchmark::State& s) { cold_start(s, "supervised", "procfix_supervised"); });
+    add("cold/procfix_in_process", n(10),
+        [](benchmark::State& s) { cold_start(s, "in-process", "procfix_in_process"); });
+  }
+
+  // 4: CPU while waiting (each iteration waits kWaitDelayMs once).
+  const std::pair<WaitStrategy, const char*> waits[] = {
+      {WaitStrategy::raw_blocking, "raw_blocking"},
+      {WaitStrategy::procfix_supervised, "procfix_supervised"},
+      {WaitStrategy::procfix_in_process, "procfix_in_process"},
+      {WaitStrategy::poll_100ms, "poll_100ms"},
+      {WaitStrategy::poll_10ms, "poll_10ms"}};
+  for (const auto& [strategy, variant] : waits) {
+    add(std::string{"wait/"} + variant, n(4),
+        [strategy, v = std::string{variant}](benchmark::State& s) { wait_cost(s, strategy, v); });
+  }
+
+  // 5: many at once.
+  for (const int count : {100, 1000}) {
+    const int iterations = count >= 1000 ? 2 : 5;
+    const std::string prefix = "many/" + std::to_string(count) + "/";
+    add(prefix + "raw", n(iterations), [count](benchmark::State& s) { many_raw(s, count); });
+    add(prefix + "procfix_supervised", n(iterations),
+        [count](benchmark::State& s) { many_procfix(s, count, Launch::supervised); });
+    add(prefix + "procfix_in_process", n(iterations),
+        [count](benchmark::State& s) { many_procfix(s, count, Launch::in_process); });
+  }
+
+  // 6: a test process holding 1 GiB of touched memory.
+  add("big_1GiB/raw_posix_spawn", n(100),
+      [](benchmark::State& s) { big_raw_cycle(s, SpawnMethod::posix_spawn); });
+  add("big_1GiB/procfix_supervised", n(100),
+      [](benchmark::State& s) { big_procfix_cycle(s, Launch::supervised); });
+  add("big_1GiB/raw_fork_exec", n(20),
+      [](benchmark::State& s) { big_raw_cycle(s, SpawnMethod::fork_exec); });
+  add("big_1GiB/procfix_in_process", n(100),
+      [](benchmark::State& s) { big_procfix_cycle(s, Launch::in_process); });
+
+  // 8: the example suite.
+  const std::pair<SuiteStrategy, const char*> suites[] = {
+      {SuiteStrategy::raw, "raw"},
+      {SuiteStrategy::procfix_supervised, "procfix_supervised"},
+      {SuiteStrategy::procfix_in_process, "procfix_in_process"},
+      {SuiteStrategy::poll_100ms, "poll_100ms"}};
+  for (const auto& [strategy, variant] : suites) {
+    const int iterations = strategy == SuiteStrategy::poll_100ms ? 1 : 5;
+    add(std::string{"suite/"} + variant, n(iterations),
+        [strategy, v = std::string{variant}](benchmark::State& s) {
+          example_suite(s, strategy, v);
+        });
+  }
+}
+
+int cold_start_probe(const char* mode) {
+  try {
+    const std::string which = mode;
+    std::int64_t t0 = 0;
+    std::int64_t t1 = 0;
+    if (which == "raw") {
+      const Command command{kSampleChild, {}, true};
+      t0 = monotonic_ns();
+      const RawPipe pipe = make_raw_pipe();
+      Fd read_end{pipe.read};
+      Fd write_end{pipe.write};
+      RawChild child{spawn_raw(SpawnMethod::posix_spawn, command, write_end.get())};
+      write_end.reset();
+      (void)read_line_blocking(read_end.get());
+      t1 = monotonic_ns();
+      read_end.reset();
+      child.terminate();
+    } else if (which == "supervised" || which == "in-process") {
+      use_launcher(which == "supervised" ? Launch::supervised : Launch::in_process);
+      const ServerOptions options = sample_options();
+      t0 = monotonic_ns();
+      Server server{options};
+      t1 = monotonic_ns();
+      expect_clean(server.stop());
+    } else {
+      std::fprintf(stderr, "--cold-start-probe: unknown mode '%s'\n", mode);
+      return 2;
+    }
+    const std::int64_t t2 = monotonic_ns();
+    std::printf("%lld %lld\n", static_cast<long long>(t1 - t0), static_cast<long long>(t2 - t0));
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cold-start probe (%s): %s\n", mode, e.what());
+    return 1;
+  }
+}
+
+}  // namespace procfix::bench
