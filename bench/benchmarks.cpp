@@ -197,6 +197,7 @@ void raw_cycle(benchmark::State& state, const std::string& group, SpawnMethod me
     Fd read_end{pipe.read};
     Fd write_end{pipe.write};
     RawChild child{spawn_raw(method, command, write_end.get())};
+    const std::int64_t spawned = monotonic_ns();
     write_end.reset();
     std::int64_t t1 = 0;
     const std::string line = read_line_blocking(read_end.get(), &t1);
@@ -207,6 +208,7 @@ void raw_cycle(benchmark::State& state, const std::string& group, SpawnMethod me
     state.SetIterationTime(static_cast<double>(t2 - t0) / 1e9);
     record.add("total", static_cast<double>(t2 - t0));
     record.add("start", static_cast<double>(t1 - t0));
+    record.add("spawn", static_cast<double>(spawned - t0));  // pipe2 + spawn call returned
     record.add("stop", static_cast<double>(t2 - t1));
     record.add("latency", static_cast<double>(t1 - procfix::bench::ready_ns_of(line)));
   };
@@ -695,17 +697,19 @@ void add(const std::string& name, int iterations, std::function<void(benchmark::
 void register_benchmarks(const RunPlan& plan) {
   // Iterations per benchmark; a smoke run does one of each.
   auto n = [&](int iterations) { return plan.smoke ? 1 : iterations; };
-  const int rounds = plan.smoke ? 1 : 3;  // fast rows are registered in interleaved rounds
+  // Rows compared with each other are registered in interleaved rounds, so that a burst of other
+  // work on the machine hits every variant alike rather than one of them.
+  const int rounds = plan.smoke ? 1 : 10;
 
-  // 1, 3, 7: one server; 300 cycles of each (3 interleaved rounds of 100).
+  // 1, 3, 7: one server; 300 cycles of each (10 interleaved rounds of 30).
   for (int round = 0; round < rounds; ++round) {
-    add("cycle/raw_posix_spawn", n(100),
+    add("cycle/raw_posix_spawn", n(30),
         [](benchmark::State& s) { raw_cycle(s, "cycle", SpawnMethod::posix_spawn); });
-    add("cycle/procfix_supervised", n(100),
+    add("cycle/procfix_supervised", n(30),
         [](benchmark::State& s) { procfix_cycle(s, "cycle", Launch::supervised); });
-    add("cycle/raw_fork_exec", n(100),
+    add("cycle/raw_fork_exec", n(30),
         [](benchmark::State& s) { raw_cycle(s, "cycle", SpawnMethod::fork_exec); });
-    add("cycle/procfix_in_process", n(100),
+    add("cycle/procfix_in_process", n(30),
         [](benchmark::State& s) { procfix_cycle(s, "cycle", Launch::in_process); });
   }
   add("cycle/poll_100ms", n(5), [](benchmark::State& s) { polling_cycle(s, 100ms, "poll_100ms"); });
@@ -713,7 +717,7 @@ void register_benchmarks(const RunPlan& plan) {
   add("cycle/sleep_2s", n(2), [](benchmark::State& s) { sleep_cycle(s); });
 
   // 2: first start in a fresh process.
-  for (int round = 0; round < rounds; ++round) {
+  for (int round = 0; round < std::min(rounds, 3); ++round) {
     add("cold/raw", n(10), [](benchmark::State& s) { cold_start(s, "raw", "raw"); });
     add("cold/procfix_supervised", n(10),
         [](benchmark::State& s) { cold_start(s, "supervised", "procfix_supervised"); });
@@ -744,15 +748,17 @@ void register_benchmarks(const RunPlan& plan) {
         [count](benchmark::State& s) { many_procfix(s, count, Launch::in_process); });
   }
 
-  // 6: a test process holding 1 GiB of touched memory.
-  add("big_1GiB/raw_posix_spawn", n(100),
-      [](benchmark::State& s) { big_raw_cycle(s, SpawnMethod::posix_spawn); });
-  add("big_1GiB/procfix_supervised", n(100),
-      [](benchmark::State& s) { big_procfix_cycle(s, Launch::supervised); });
-  add("big_1GiB/raw_fork_exec", n(20),
-      [](benchmark::State& s) { big_raw_cycle(s, SpawnMethod::fork_exec); });
-  add("big_1GiB/procfix_in_process", n(100),
-      [](benchmark::State& s) { big_procfix_cycle(s, Launch::in_process); });
+  // 6: a test process holding 1 GiB of touched memory (allocated and released by each call).
+  for (int round = 0; round < std::min(rounds, 3); ++round) {
+    add("big_1GiB/raw_posix_spawn", n(40),
+        [](benchmark::State& s) { big_raw_cycle(s, SpawnMethod::posix_spawn); });
+    add("big_1GiB/procfix_supervised", n(40),
+        [](benchmark::State& s) { big_procfix_cycle(s, Launch::supervised); });
+    add("big_1GiB/raw_fork_exec", n(7),
+        [](benchmark::State& s) { big_raw_cycle(s, SpawnMethod::fork_exec); });
+    add("big_1GiB/procfix_in_process", n(40),
+        [](benchmark::State& s) { big_procfix_cycle(s, Launch::in_process); });
+  }
 
   // 8: the example suite.
   const std::pair<SuiteStrategy, const char*> suites[] = {

@@ -38,7 +38,10 @@ int main(int argc, char** argv) {
   // 1,000 servers at once need several thousand fds (the supervisor, started later, inherits
   // this limit too).
   const auto [old_soft, new_soft] = raise_fd_limit();
-  TableContext context{.smoke = plan.smoke, .machine = machine_line(), .notes = {}};
+  TableContext context;
+  context.smoke = plan.smoke;
+  context.machine = machine_line();
+  context.load_before = load_average();
   context.notes = "RLIMIT_NOFILE soft limit raised from " + std::to_string(old_soft) + " to " +
                   std::to_string(new_soft) + " (the hard limit) at bench start.";
 
@@ -52,6 +55,7 @@ int main(int argc, char** argv) {
   console.SetErrorStream(&std::cerr);
   benchmark::RunSpecifiedBenchmarks(&console);
   benchmark::Shutdown();
+  context.load_after = load_average();
 
   print_table(std::cout, context);
   return errors().empty() ? 0 : 1;

@@ -40,8 +40,10 @@ const std::vector<std::string>& errors();
 
 struct TableContext {
   bool smoke = false;
-  std::string machine;  // machine_line()
-  std::string notes;    // e.g. the RLIMIT_NOFILE change
+  std::string machine;      // machine_line()
+  std::string notes;        // e.g. the RLIMIT_NOFILE change
+  std::string load_before;  // /proc/loadavg when the run began and ended: other work on the
+  std::string load_after;   // machine during the run makes every figure (not only ratios) noisy
 };
 
 // The result table (markdown) with a machine line above it.

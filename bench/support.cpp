@@ -338,6 +338,13 @@ std::pair<std::uint64_t, std::uint64_t> raise_fd_limit() {
   return {old_soft, limit.rlim_cur};
 }
 
+std::string load_average() {
+  std::istringstream fields{read_small_file("/proc/loadavg")};
+  std::string one, five, fifteen;
+  fields >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
 std::string machine_line() {
   utsname names{};
   ::uname(&names);

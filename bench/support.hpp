@@ -121,6 +121,9 @@ std::int64_t proc_stat_cpu_ns(pid_t pid);
 // Raises the soft RLIMIT_NOFILE to the hard limit. Returns {old soft, new soft}.
 std::pair<std::uint64_t, std::uint64_t> raise_fd_limit();
 
+// The 1, 5 and 15 minute load averages from /proc/loadavg, e.g. "0.12 0.30 0.25".
+std::string load_average();
+
 // One line describing the machine: nproc, kernel, CPU model, glibc.
 std::string machine_line();
 
