@@ -503,7 +503,6 @@ class Server {
     } catch (const std::exception& e) {
       std::cerr << "sample_child: " << e.what() << '\n';
     }
-    if (config_.hang_in_shutdown) return;  // the hang worker keeps the process alive
     for (const auto& connection : std::set<std::shared_ptr<Connection>>{connections_}) {
       if (!connection->busy()) connection->close();
     }

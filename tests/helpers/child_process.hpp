@@ -11,9 +11,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -105,9 +106,9 @@ inline std::string read_all(int fd) {
 
 struct ChildOptions {
   std::vector<std::string> args{};
-  std::vector<std::string> env{};   // "NAME=value" additions
+  std::vector<std::string> env{};  // "NAME=value" additions
   std::string executable{PROCFIX_SAMPLE_CHILD};
-  bool ready_pipe = true;           // PROCFIX_READY_FD=<ready_fd>
+  bool ready_pipe = true;  // PROCFIX_READY_FD=<ready_fd>
   int ready_fd = 3;
   std::vector<std::pair<int, int>> extra_fds{};  // {fd in this process, fd in the child}
   bool capture_stdout = false;
@@ -153,7 +154,13 @@ class Child {
       posix_spawn_file_actions_adddup2(&actions, lift(from), to);
       highest_target = std::max(highest_target, to);
     }
-    // Nothing else of this test process reaches the child.
+    // Nothing else of this test process reaches the child (close of a closed fd is ignored).
+    for (int fd = 3; fd < highest_target; ++fd) {
+      const bool target = (options.ready_pipe && fd == options.ready_fd) ||
+                          std::any_of(options.extra_fds.begin(), options.extra_fds.end(),
+                                      [fd](const auto& pair) { return pair.second == fd; });
+      if (!target) posix_spawn_file_actions_addclose(&actions, fd);
+    }
     posix_spawn_file_actions_addclosefrom_np(&actions, highest_target + 1);
 
     std::vector<std::string> env;
@@ -178,7 +185,10 @@ class Child {
     sigset_t none;
     sigemptyset(&none);
     posix_spawnattr_setsigmask(&attributes, &none);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
+    sigset_t all;  // default dispositions: nothing ignored is inherited
+    sigfillset(&all);
+    posix_spawnattr_setsigdefault(&attributes, &all);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     const int error = ::posix_spawn(&pid_, options.executable.c_str(), &actions, &attributes,
                                     argv.data(), envp.data());
     posix_spawnattr_destroy(&attributes);
@@ -187,7 +197,7 @@ class Child {
       errno = error;
       fail_errno("posix_spawn " + options.executable);
     }
-    pidfd_ = Fd{::pidfd_open(pid_, 0)};
+    pidfd_ = Fd{static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0))};
     if (!pidfd_) fail_errno("pidfd_open");
   }
 
@@ -207,7 +217,9 @@ class Child {
   int ready_fd() const { return ready_read_.get(); }
 
   // The ready line, or nullopt at EOF without a newline (partial bytes in ready_rest()).
-  std::optional<std::string> read_ready_line() { return read_line(ready_read_.get(), ready_buffer_); }
+  std::optional<std::string> read_ready_line() {
+    return read_line(ready_read_.get(), ready_buffer_);
+  }
   const std::string& ready_rest() const { return ready_buffer_; }
   nlohmann::json ready_message() {
     const auto line = read_ready_line();
@@ -261,7 +273,9 @@ inline std::string describe_status(int status) {
 inline bool exited_with(int status, int code) {
   return WIFEXITED(status) && WEXITSTATUS(status) == code;
 }
-inline bool killed_by(int status, int sig) { return WIFSIGNALED(status) && WTERMSIG(status) == sig; }
+inline bool killed_by(int status, int sig) {
+  return WIFSIGNALED(status) && WTERMSIG(status) == sig;
+}
 
 // Connects to "host:port" / "[v6]:port". Returns the socket, or an empty Fd with errno set.
 inline Fd connect_to(const std::string& address) {
@@ -334,8 +348,8 @@ class NotifyListener {
     address.sun_family = AF_UNIX;
     socklen_t length = 0;
     static int counter = 0;
-    const std::string unique = "procfix-notify-" + std::to_string(::getpid()) + "-" +
-                               std::to_string(++counter);
+    const std::string unique =
+        "procfix-notify-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
     if (abstract) {
       name_ = "@" + unique;
       std::memcpy(address.sun_path + 1, unique.data(), unique.size());

@@ -50,8 +50,8 @@ class Ready : public ::testing::Test {
 TEST_F(Ready, WritesOneJsonLineAndClosesTheFd) {
   Pipe pipe;
   set_ready_fd(pipe.write_end);
-  const auto outcome = procfix::notify_ready(
-      {.address = "127.0.0.1:4242", .extra = {{"pid", 17}, {"name", "x"}}});
+  const auto outcome =
+      procfix::notify_ready({.address = "127.0.0.1:4242", .extra = {{"pid", 17}, {"name", "x"}}});
   EXPECT_TRUE(outcome.wrote_ready_fd);
   EXPECT_FALSE(outcome.notified_socket);
   EXPECT_FALSE(is_open(pipe.write_end));
@@ -186,7 +186,8 @@ TEST_F(Ready, RejectsAnOversizedMessageBeforeWriting) {
   Pipe pipe;
   set_ready_fd(pipe.write_end);
   try {
-    (void)procfix::notify_ready({.address = "127.0.0.1:1", .extra = {{"pad", std::string(70000, 'x')}}});
+    (void)procfix::notify_ready(
+        {.address = "127.0.0.1:1", .extra = {{"pad", std::string(70000, 'x')}}});
     FAIL() << "no ReadyError";
   } catch (const procfix::ReadyError& e) {
     EXPECT_THAT(e.what(), HasSubstr("at most 65536"));
@@ -292,8 +293,7 @@ TEST(Address, FormatsIpv4AndIpv6Endpoints) {
   namespace ip = boost::asio::ip;
   EXPECT_EQ(procfix::to_address(ip::tcp::endpoint{ip::make_address("127.0.0.1"), 43121}),
             "127.0.0.1:43121");
-  EXPECT_EQ(procfix::to_address(ip::tcp::endpoint{ip::make_address("::1"), 43121}),
-            "[::1]:43121");
+  EXPECT_EQ(procfix::to_address(ip::tcp::endpoint{ip::make_address("::1"), 43121}), "[::1]:43121");
 }
 
 TEST(Address, FormatsUnixPathsAndAbstractNames) {

@@ -61,7 +61,8 @@ TEST(WorkerGroup, FirstFailureStopsTheOthersAndIsNamed) {
   ASSERT_NE(result.first_failure(), nullptr);
   EXPECT_EQ(result.first_failure()->name, "database");
   EXPECT_EQ(result.first_failure()->kind, Failure::Kind::exception);
-  EXPECT_THAT(result.describe(), HasSubstr("worker 'database' threw std::runtime_error: connection lost"));
+  EXPECT_THAT(result.describe(),
+              HasSubstr("worker 'database' threw std::runtime_error: connection lost"));
   EXPECT_EQ(result.stop_cause.kind, StopCause::Kind::worker_failed);
   EXPECT_EQ(result.stop_cause.worker, "database");
   EXPECT_EQ(result.failures.size(), 1u);
@@ -70,9 +71,8 @@ TEST(WorkerGroup, FirstFailureStopsTheOthersAndIsNamed) {
 
 TEST(WorkerGroup, AnErrorCodeIsAFailure) {
   WorkerGroup group;
-  group.run("resolver", [](std::stop_token) {
-    return std::make_error_code(std::errc::connection_refused);
-  });
+  group.run("resolver",
+            [](std::stop_token) { return std::make_error_code(std::errc::connection_refused); });
   const GroupResult result = group.wait();
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.first_failure()->kind, Failure::Kind::error_code);
@@ -319,10 +319,10 @@ TEST(WorkerGroup, LogHookReportsStartsFailuresAndTheStopCause) {
     group.run("boom", [] { throw std::runtime_error("x"); });
     (void)group.wait();
   }
-  EXPECT_THAT(journal.entries(),
-              ::testing::IsSupersetOf({"worker 'boom' started",
-                                       "worker 'boom' threw std::runtime_error: x",
-                                       "stop requested because worker 'boom' failed"}));
+  EXPECT_THAT(
+      journal.entries(),
+      ::testing::IsSupersetOf({"worker 'boom' started", "worker 'boom' threw std::runtime_error: x",
+                               "stop requested because worker 'boom' failed"}));
 }
 
 }  // namespace
