@@ -764,10 +764,8 @@ int main(int argc, char** argv) {
 
   procfix::WorkerGroup group{stop.token(), {.shutdown_deadline = config.shutdown_deadline}};
   server.start();
-  group.run("io", [&io, &server](std::stop_token token) {
-    std::stop_callback shutdown{token, [&] { asio::post(io, [&] { server.begin_shutdown(); }); }};
-    io.run();
-  });
+  // The io worker starts last: it runs the signal handling, so the group cannot be stopping
+  // before every worker was started (run() would throw).
   if (config.hang_in_shutdown) {
     group.run("hang-in-shutdown", [](std::stop_token token) {
       std::mutex mutex;
@@ -779,6 +777,10 @@ int main(int argc, char** argv) {
     });
   }
 
+  group.run("io", [&io, &server](std::stop_token token) {
+    std::stop_callback shutdown{token, [&] { asio::post(io, [&] { server.begin_shutdown(); }); }};
+    io.run();
+  });
   const procfix::GroupResult result = group.wait();
   if (result.ok()) return 0;
   std::cerr << "sample_child: " << result.describe() << '\n';

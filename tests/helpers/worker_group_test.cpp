@@ -88,11 +88,16 @@ TEST(WorkerGroup, ASuccessfulErrorCodeIsNoFailure) {
 
 TEST(WorkerGroup, LaterFailuresAreKeptInOrder) {
   WorkerGroup group;
-  group.run("first", [](std::stop_token) { throw std::runtime_error("one"); });
+  std::latch both_started{1};
+  group.run("first", [&](std::stop_token) {
+    both_started.wait();
+    throw std::runtime_error("one");
+  });
   group.run("second", [](std::stop_token token) {
     wait_for_stop(token);
     throw std::logic_error("two");
   });
+  both_started.count_down();
   const GroupResult result = group.wait();
   ASSERT_EQ(result.failures.size(), 2u);
   EXPECT_EQ(result.failures[0].name, "first");
