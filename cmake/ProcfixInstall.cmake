@@ -12,6 +12,7 @@ install(TARGETS procfix_fixtures procfix_helpers
   FILE_SET HEADERS DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 # The fixtures library looks for the supervisor here (PROCFIX_SUPERVISOR_INSTALL_PATH).
 install(TARGETS procfix_supervisor RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR})
+install(TARGETS procfix_run RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 install(EXPORT procfix-targets NAMESPACE procfix:: DESTINATION ${procfix_config_dir})
 export(EXPORT procfix-targets NAMESPACE procfix::
