@@ -59,6 +59,8 @@ NOTIFY_SOCKET (procfix::notify_ready), with the fields "address", "pid" and "rea
   pid           -> the server's pid
   work MS       -> done            (after MS milliseconds; timers, so requests run in parallel)
   work-ack MS   -> started, done   ("started" as soon as the request is received)
+  spam-stdout N -> spammed         (after writing N bytes to stdout; blocks while the pipe is full)
+  spam-stderr N -> spammed         (the same on stderr)
   anything else -> error unknown command: ...
 On SIGTERM, SIGINT or SIGQUIT it closes the listening socket (new connections are refused),
 sends STOPPING=1 to NOTIFY_SOCKET, finishes every request already received (and closes idle
@@ -609,6 +611,17 @@ void Connection::handle_line(std::string line) {
           }
           run_work();
         });
+  } else if (command == "spam-stdout" || command == "spam-stderr") {
+    long bytes = -1;
+    const auto [end, error] =
+        std::from_chars(argument.data(), argument.data() + argument.size(), bytes);
+    if (argument.empty() || error != std::errc{} || end != argument.data() + argument.size() ||
+        bytes < 0) {
+      reply("error " + command + " needs a number of bytes");
+      return;
+    }
+    spam(command == "spam-stdout" ? 1 : 2, bytes);  // blocking: an undrained pipe stalls us
+    reply("spammed");
   } else {
     reply("error unknown command: " + command);
   }

@@ -56,6 +56,7 @@ TEST(SampleChildSignals, ServesRequestsUntilStopped) {
   EXPECT_EQ(client.exchange("pid"), std::to_string(child.pid()));
   EXPECT_EQ(client.exchange("work 5"), "done");
   EXPECT_EQ(client.exchange("bogus"), "error unknown command: bogus");
+  EXPECT_EQ(client.exchange("work x"), "error work needs a number of milliseconds");
   child.send_signal(SIGTERM);
   EXPECT_EQ(client.receive(), std::nullopt);  // an idle connection is closed by the drain
   EXPECT_TRUE(exited_with(child.wait(), 0));
@@ -410,6 +411,21 @@ TEST_P(SampleChildLeak, LeavesAProcessInItsOwnSession) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, SampleChildLeak, ::testing::Values("setsid", "daemon"));
+
+TEST(SampleChildSignals, SpamsOutputOnRequest) {
+  Child child{{.capture_stdout = true}};
+  auto message = child.ready_message();
+  std::string out;
+  {
+    LineClient client{address_of(message)};
+    std::thread reader{[&] { out = child.read_stdout_to_eof(); }};
+    EXPECT_EQ(client.exchange("spam-stdout 500000"), "spammed");
+    child.send_signal(SIGTERM);
+    EXPECT_TRUE(exited_with(child.wait(), 0));
+    reader.join();
+  }
+  EXPECT_EQ(out.size(), 500000u);
+}
 
 TEST(SampleChildMisbehaviour, SpamsStdoutAndStderrBeforeReady) {
   Child child{{.args = {"--stdout-bytes=300000", "--stderr-bytes=200000", "--exit-before-ready=0"},
