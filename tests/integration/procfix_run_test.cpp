@@ -17,6 +17,7 @@
 
 #include "procfix/fixtures/endpoint.hpp"
 #include "support/line_client.hpp"
+#include "support/process_census.hpp"
 
 extern char** environ;
 
@@ -166,22 +167,7 @@ TEST(ProcfixRun, BadUsageExitsTwo) {
   EXPECT_THAT(run.all_stderr(), HasSubstr("unknown option '--no-such-option'"));
 }
 
-std::vector<pid_t> descendants(pid_t root) {
-  std::vector<pid_t> found{root};
-  for (std::size_t i = 0; i < found.size(); ++i) {
-    const std::string tasks = "/proc/" + std::to_string(found[i]) + "/task";
-    if (DIR* dir = ::opendir(tasks.c_str())) {
-      while (dirent* entry = ::readdir(dir)) {
-        if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
-        std::ifstream file{tasks + "/" + entry->d_name + "/children"};
-        for (long pid; file >> pid;) found.push_back(static_cast<pid_t>(pid));
-      }
-      ::closedir(dir);
-    }
-  }
-  found.erase(found.begin());
-  return found;
-}
+using procfix::testing::descendants;
 
 TEST(ProcfixRun, NothingSurvivesASigkilledProcfixRun) {
   RunProcess run{{"--", PROCFIX_SAMPLE_CHILD, "--leak-grandchild=setsid"}};

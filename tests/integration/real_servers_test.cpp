@@ -54,6 +54,19 @@ bool have_user(const char* name) {
   return ::getpwnam(name) != nullptr;
 }
 
+// redis-server on a private unix socket only (no TCP port), nothing persisted.
+procfix::ServerOptions redis_options(const TemporaryDirectory& dir, const std::string& socket,
+                                     Readiness readiness, bool supervised_by_systemd) {
+  std::vector<std::string> args = {
+      "--port", "0",     "--unixsocket",     socket, "--save", "", "--appendonly",
+      "no",     "--dir", dir.path().string()};
+  if (supervised_by_systemd) args.insert(args.end(), {"--supervised", "systemd"});
+  return {.executable = "redis-server",
+          .args = std::move(args),
+          .ready_timeout = 30s,
+          .readiness = std::move(readiness)};
+}
+
 TEST(PostgreSQL, StartsReadyViaNotifySocketAnswersSelectOneAndStopsCleanly) {
   if (::geteuid() != 0 || !have_user(kTestUser)) {
     GTEST_SKIP() << "needs root and the user " << kTestUser << " (tools/setup creates it)";
@@ -87,13 +100,7 @@ TEST(PostgreSQL, StartsReadyViaNotifySocketAnswersSelectOneAndStopsCleanly) {
 TEST(Redis, StartsReadyViaNotifySocketOnAUnixSocketAndAnswersPing) {
   TemporaryDirectory dir;
   const std::string socket = (dir.path() / "redis.sock").string();
-  Server redis{{
-      .executable = "redis-server",
-      .args = {"--port", "0", "--unixsocket", socket, "--save", "", "--appendonly", "no", "--dir",
-               dir.path().string(), "--supervised", "systemd"},
-      .ready_timeout = 30s,
-      .readiness = Readiness::notify_socket(socket),
-  }};
+  Server redis{redis_options(dir, socket, Readiness::notify_socket(socket), true)};
   const auto ping = run_command({"redis-cli", "-s", redis.endpoint().host(), "PING"});
   EXPECT_EQ(ping.output, "PONG\n");
   const procfix::StopReport report = redis.stop();
@@ -103,15 +110,10 @@ TEST(Redis, StartsReadyViaNotifySocketOnAUnixSocketAndAnswersPing) {
 TEST(Redis, StartsReadyAtItsLogLine) {
   TemporaryDirectory dir;
   const std::string socket = (dir.path() / "redis.sock").string();
-  Server redis{{
-      .executable = "redis-server",
-      .args = {"--port", "0", "--unixsocket", socket, "--save", "", "--appendonly", "no", "--dir",
-               dir.path().string()},
-      .ready_timeout = 30s,
-      // Redis 7.0 with only a unix socket logs "... ready to accept connections at <path>":
-      // the capture group gives the endpoint.
-      .readiness = Readiness::output_line(R"(ready to accept connections at (\S+))"),
-  }};
+  // Redis 7.0 with only a unix socket logs "... ready to accept connections at <path>": the
+  // capture group gives the endpoint.
+  Server redis{redis_options(
+      dir, socket, Readiness::output_line(R"(ready to accept connections at (\S+))"), false)};
   EXPECT_EQ(redis.endpoint().address(), socket);
   const auto ping = run_command({"redis-cli", "-s", redis.endpoint().host(), "PING"});
   EXPECT_EQ(ping.output, "PONG\n");
@@ -125,13 +127,7 @@ TEST(SocketActivatedProxy, ForwardsTcpToRedis) {
   if (::access(proxy, X_OK) != 0) GTEST_SKIP() << proxy << " is not installed";
   TemporaryDirectory dir;
   const std::string socket = (dir.path() / "redis.sock").string();
-  Server redis{{
-      .executable = "redis-server",
-      .args = {"--port", "0", "--unixsocket", socket, "--save", "", "--appendonly", "no", "--dir",
-               dir.path().string(), "--supervised", "systemd"},
-      .ready_timeout = 30s,
-      .readiness = Readiness::notify_socket(socket),
-  }};
+  Server redis{redis_options(dir, socket, Readiness::notify_socket(socket), true)};
   Server forwarder{{
       .executable = proxy,
       .args = {socket},

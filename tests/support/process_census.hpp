@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace procfix::testing {
 
@@ -39,6 +40,24 @@ struct ProcessCensus {
     return count;
   }
 };
+
+// All descendants of `root`, breadth first (parents before their children).
+inline std::vector<pid_t> descendants(pid_t root) {
+  std::vector<pid_t> found{root};
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    const std::string tasks = "/proc/" + std::to_string(found[i]) + "/task";
+    if (DIR* dir = ::opendir(tasks.c_str())) {
+      while (dirent* entry = ::readdir(dir)) {
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+        std::ifstream file{tasks + "/" + entry->d_name + "/children"};
+        for (long pid; file >> pid;) found.push_back(static_cast<pid_t>(pid));
+      }
+      ::closedir(dir);
+    }
+  }
+  found.erase(found.begin());
+  return found;
+}
 
 // VmRSS of this process in KiB.
 inline long resident_kib() {
