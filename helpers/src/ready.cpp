@@ -85,8 +85,8 @@ void take_locked(ReadyState& s) {
   if (s.taken) return;
   const char* fd_value = std::getenv(std::string{kReadyFdVariable}.c_str());
   const char* socket_value = std::getenv(kNotifySocketVariable);
-  // Validate everything before changing anything.
-  const int fd = fd_value != nullptr ? parse_ready_fd(fd_value) : -1;
+  // Validate everything before changing anything. Unset or empty: not started by a fixture.
+  const int fd = fd_value != nullptr && *fd_value != '\0' ? parse_ready_fd(fd_value) : -1;
   std::optional<std::string> socket;
   if (socket_value != nullptr && *socket_value != '\0')
     socket = validate_notify_socket(socket_value);

@@ -84,6 +84,12 @@ TEST_F(Ready, RejectsAVariableThatIsNotANumber) {
   EXPECT_STREQ(std::getenv("PROCFIX_READY_FD"), "12abc");  // nothing changed on error
 }
 
+TEST_F(Ready, AnEmptyVariableMeansNoReadyFd) {
+  ::setenv("PROCFIX_READY_FD", "", 1);
+  EXPECT_FALSE(procfix::notify_ready({.address = "127.0.0.1:1"}).wrote_ready_fd);
+  EXPECT_EQ(std::getenv("PROCFIX_READY_FD"), nullptr);
+}
+
 TEST_F(Ready, RejectsAStandardStream) {
   ::setenv("PROCFIX_READY_FD", "1", 1);
   EXPECT_THROW(procfix::take_ready_channels(), procfix::ReadyError);

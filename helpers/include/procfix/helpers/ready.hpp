@@ -58,12 +58,12 @@ struct ReadyOutcome {
 };
 
 // Takes the readiness channels out of the environment: reads and unsets PROCFIX_READY_FD
-// (a decimal fd >= 3 that is open for writing, else ReadyError naming the variable and value),
-// marks that fd FD_CLOEXEC so the server's own children never inherit it across exec, and reads
-// and unsets NOTIFY_SOCKET (an absolute path, or "@name" for an abstract socket; else ReadyError).
-// Idempotent: later calls do nothing. On error nothing is changed, and the next call throws again.
-// Not thread-safe (it edits the environment): call it first in main(), before threads or forks.
-// Does not block.
+// (unset or empty: no readiness fd; otherwise a decimal fd >= 3 that is open for writing, else
+// ReadyError naming the variable and value), marks that fd FD_CLOEXEC so the server's own children
+// never inherit it across exec, and reads and unsets NOTIFY_SOCKET (an absolute path, or "@name"
+// for an abstract socket; else ReadyError). Idempotent: later calls do nothing. On error nothing is
+// changed, and the next call throws again. Not thread-safe (it edits the environment): call it
+// first in main(), before threads or forks. Does not block.
 void take_ready_channels();
 
 // Announces readiness: writes {"address": ..., ...extra} as one line to the readiness fd, retrying
