@@ -523,6 +523,7 @@ class Server {
         if (ec == asio::error::operation_aborted || draining_) return;
         std::cerr << "sample_child: accept failed: " << ec.message() << '\n';
       } else {
+        ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);  // Asio does not set it
         auto connection = std::make_shared<Connection>(*this, std::move(socket));
         connections_.insert(connection);
         connection->start();
@@ -661,7 +662,9 @@ tcp::acceptor make_acceptor(asio::io_context& io, const Config& config) {
   }
   const tcp::endpoint endpoint = parse_listen(config.listen);
   try {
-    return tcp::acceptor{io, endpoint, /*reuse_addr=*/true};
+    tcp::acceptor acceptor{io, endpoint, /*reuse_addr=*/true};
+    ::fcntl(acceptor.native_handle(), F_SETFD, FD_CLOEXEC);  // Asio does not set it
+    return acceptor;
   } catch (const boost::system::system_error& e) {
     std::cerr << "sample_child: cannot listen on " << config.listen << ": " << e.code().message()
               << '\n';

@@ -13,6 +13,8 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "procfix/helpers/worker_group.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -44,6 +46,20 @@ TEST(StopOnSignals, ASignalBeforeAnybodyWaitsIsNotLost) {
   io.run_for(60s);  // now the queued signal is processed; the callback ends run_for at once
   EXPECT_TRUE(stop.token().stop_requested());
   EXPECT_EQ(stop.signal(), SIGTERM);
+}
+
+// The signal arrives before the WorkerGroup exists and before anybody calls wait(): the group
+// starts stopped and wait() returns at once, naming the followed token.
+TEST(StopOnSignals, ASignalBeforeTheGroupWaitsStopsIt) {
+  procfix::StopOnSignals stop;
+  std::promise<void> stopped;
+  std::stop_callback on_stop{stop.token(), [&] { stopped.set_value(); }};
+  ASSERT_EQ(::raise(SIGINT), 0);
+  ASSERT_EQ(stopped.get_future().wait_for(60s), std::future_status::ready);
+  procfix::WorkerGroup group{stop.token()};
+  const procfix::GroupResult result = group.wait();
+  EXPECT_TRUE(result.ok());
+  EXPECT_EQ(result.stop_cause.kind, procfix::StopCause::Kind::external_token);
 }
 
 TEST(StopOnSignals, LaterSignalsAreConsumedWithoutForceExit) {
