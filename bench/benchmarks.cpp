@@ -83,7 +83,7 @@ class RawChild {
   pid_t pid_;
 };
 
-// 1 GiB (or any size) of memory, allocated and touched, held while a benchmark runs.
+// Memory allocated and touched (every page written), held while a benchmark runs.
 class TouchedMemory {
  public:
   explicit TouchedMemory(std::size_t bytes) : data_{new char[bytes]} {
@@ -96,37 +96,41 @@ class TouchedMemory {
   std::unique_ptr<char[]> data_;
 };
 
-// Samples of one benchmark call: added to the process-wide store (for the table) and published
-// as Google Benchmark counters for this call (p50; durations in µs).
+// Samples of one benchmark call, under "<prefix><key>": added to the process-wide store (for
+// the table) and published as Google Benchmark counters for this call (p50; durations in µs).
 class Recorder {
  public:
-  Recorder(benchmark::State& state, std::string group, std::string variant)
-      : state_{state}, prefix_{std::move(group) + "." + std::move(variant) + "."} {}
+  Recorder(benchmark::State& state, std::string prefix)
+      : state_{state}, prefix_{std::move(prefix)} {}
   Recorder(const Recorder&) = delete;
   Recorder& operator=(const Recorder&) = delete;
 
   ~Recorder() {
     if (state_.error_occurred()) return;
-    for (const auto& [metric, values] : local_) {
-      if (counts_.contains(metric)) {
-        state_.counters[metric] = values.median();
-      } else {
-        state_.counters[metric + "_us"] = values.median() / 1e3;
+    for (const auto& [key, values] : local_) {
+      std::string name = key;
+      std::replace(name.begin(), name.end(), '.', '_');
+      if (counts_.contains(key)) {
+        state_.counters[name] = values.max();
+      } else if (key.ends_with("paired_ratio")) {
+        state_.counters[name] = values.median();
+      } else if (key.ends_with("total") || key.ends_with("latency") ||
+                 key.ends_with("window_cpu")) {
+        state_.counters[name + "_us"] = values.median() / 1e3;
       }
-      if (metric == "latency") state_.counters["latency_p99_us"] = values.percentile(99) / 1e3;
     }
   }
 
-  // A duration in nanoseconds.
-  void add(const std::string& metric, double ns) {
-    samples(prefix_ + metric).add(ns);
-    local_[metric].add(ns);
+  // A duration in nanoseconds, or a ratio.
+  void add(const std::string& key, double value) {
+    samples(prefix_ + key).add(value);
+    local_[key].add(value);
   }
 
-  // A count (fds, processes).
-  void count(const std::string& metric, double value) {
-    counts_.insert(metric);
-    add(metric, value);
+  // A count (fds, processes); the counter shows the largest.
+  void count(const std::string& key, double value) {
+    counts_.insert(key);
+    add(key, value);
   }
 
  private:
@@ -140,10 +144,6 @@ class Recorder {
 // procfix set-up.
 
 enum class Launch { supervised, in_process };
-
-const char* variant_of(Launch launch) {
-  return launch == Launch::supervised ? "procfix_supervised" : "procfix_in_process";
-}
 
 // PROCFIX_LAUNCHER is read at each spawn.
 void use_launcher(Launch launch) {
@@ -184,123 +184,157 @@ std::size_t children_left() {
   return count;
 }
 
-// ---------------------------------------------------------------------------------------------
-// 1, 3, 6, 7: one server, start → ready → stop.
-
-void raw_cycle(benchmark::State& state, const std::string& group, SpawnMethod method) {
-  Recorder record{state, group,
-                  method == SpawnMethod::posix_spawn ? "raw_posix_spawn" : "raw_fork_exec"};
-  const Command command{kSampleChild, {}, true};
-  auto cycle = [&](bool measured) {
-    const std::int64_t t0 = monotonic_ns();
-    const RawPipe pipe = make_raw_pipe();
-    Fd read_end{pipe.read};
-    Fd write_end{pipe.write};
-    RawChild child{spawn_raw(method, command, write_end.get())};
-    const std::int64_t spawned = monotonic_ns();
-    write_end.reset();
-    std::int64_t t1 = 0;
-    const std::string line = read_line_blocking(read_end.get(), &t1);
-    read_end.reset();
-    child.terminate();
-    const std::int64_t t2 = monotonic_ns();
-    if (!measured) return;
-    state.SetIterationTime(static_cast<double>(t2 - t0) / 1e9);
-    record.add("total", static_cast<double>(t2 - t0));
-    record.add("start", static_cast<double>(t1 - t0));
-    record.add("spawn", static_cast<double>(spawned - t0));  // pipe2 + spawn call returned
-    record.add("stop", static_cast<double>(t2 - t1));
-    record.add("latency", static_cast<double>(t1 - procfix::bench::ready_ns_of(line)));
-  };
-  cycle(false);  // warm-up
-  for (auto _ : state) cycle(true);
-}
-
-void procfix_cycle(benchmark::State& state, const std::string& group, Launch launch) {
-  use_launcher(launch);
-  Recorder record{state, group, variant_of(launch)};
-  const ServerOptions options = sample_options();
-  auto cycle = [&](bool measured) {
-    const std::int64_t t0 = monotonic_ns();
-    std::int64_t t1 = 0;
-    std::int64_t ready_ns = 0;
-    {
-      Server server{options};
-      t1 = monotonic_ns();
-      ready_ns = ready_ns_of(server);
-      expect_clean(server.stop());
-    }
-    const std::int64_t t2 = monotonic_ns();
-    if (!measured) return;
-    state.SetIterationTime(static_cast<double>(t2 - t0) / 1e9);
-    record.add("total", static_cast<double>(t2 - t0));
-    record.add("start", static_cast<double>(t1 - t0));
-    record.add("stop", static_cast<double>(t2 - t1));
-    record.add("latency", static_cast<double>(t1 - ready_ns));
-  };
-  cycle(false);  // warm-up (starts procfix-supervisor / the output pump thread if not yet done)
-  for (auto _ : state) cycle(true);
-}
-
-constexpr std::size_t kBigBytes = std::size_t{1} << 30;
-
-void big_raw_cycle(benchmark::State& state, SpawnMethod method) {
-  const TouchedMemory memory{kBigBytes};
-  raw_cycle(state, "big", method);
-}
-
-void big_procfix_cycle(benchmark::State& state, Launch launch) {
-  const TouchedMemory memory{kBigBytes};
-  procfix_cycle(state, "big", launch);
-}
-
-// ---------------------------------------------------------------------------------------------
-// 1: the baselines procfix replaces.
-
 Command listening_command(std::uint16_t port, int start_delay_ms = -1) {
   std::vector<std::string> args{"--listen=127.0.0.1:" + std::to_string(port)};
   if (start_delay_ms >= 0) args.push_back("--start-delay=" + std::to_string(start_delay_ms));
   return Command{kSampleChild, std::move(args), false};
 }
 
-void polling_cycle(benchmark::State& state, std::chrono::milliseconds interval,
-                   const std::string& variant) {
-  Recorder record{state, "cycle", variant};
+double since(std::int64_t from, std::int64_t to) {
+  return static_cast<double>(to - from);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interleaving. Each iteration runs every variant once, back to back, in a rotating order, and
+// records each one's metrics plus its "paired_ratio": its "total" divided by the floor's (the
+// first variant) in the same iteration. Work elsewhere on the machine then hits all variants
+// alike, and the median paired ratio stays meaningful when absolute figures swing.
+
+using Metrics = std::map<std::string, double>;  // "total" is required
+
+struct Variant {
+  std::string name;
+  std::function<Metrics()> run;
+};
+
+void interleaved(benchmark::State& state, const std::string& group,
+                 const std::vector<Variant>& variants, bool warm_up = true) {
+  if (warm_up) {
+    for (const Variant& v : variants) (void)v.run();
+  }
+  Recorder record{state, group + "."};
+  const std::size_t n = variants.size();
+  std::size_t rotation = 0;
   for (auto _ : state) {
-    const std::uint16_t port = pick_free_port();
-    const Command command = listening_command(port);
-    const std::int64_t t0 = monotonic_ns();
-    RawChild child{spawn_raw(SpawnMethod::posix_spawn, command, -1)};
-    Fd connection{connect_by_polling(port, interval, 30s)};
-    const std::int64_t t1 = monotonic_ns();
-    connection.reset();
-    child.terminate();
-    const std::int64_t t2 = monotonic_ns();
-    state.SetIterationTime(static_cast<double>(t2 - t0) / 1e9);
-    record.add("total", static_cast<double>(t2 - t0));
-    record.add("start", static_cast<double>(t1 - t0));
-    record.add("stop", static_cast<double>(t2 - t1));
+    std::vector<Metrics> results(n);
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t i = (rotation + k) % n;
+      results[i] = variants[i].run();
+    }
+    ++rotation;
+    double sum = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double floor = results[0].at("total");
+      for (const auto& [metric, value] : results[i]) {
+        if (metric.starts_with("count_")) {
+          record.count(variants[i].name + "." + metric.substr(6), value);
+        } else {
+          record.add(variants[i].name + "." + metric, value);
+        }
+      }
+      record.add(variants[i].name + ".paired_ratio", results[i].at("total") / floor);
+      sum += results[i].at("total");
+    }
+    state.SetIterationTime(sum / 1e9);
   }
 }
 
-void sleep_cycle(benchmark::State& state) {
-  Recorder record{state, "cycle", "sleep_2s"};
+// ---------------------------------------------------------------------------------------------
+// 1, 3, 6, 7: one server, start → ready → stop.
+
+Metrics raw_cycle(SpawnMethod method) {
+  static const Command command{kSampleChild, {}, true};
+  const std::int64_t t0 = monotonic_ns();
+  const RawPipe pipe = make_raw_pipe();
+  Fd read_end{pipe.read};
+  Fd write_end{pipe.write};
+  RawChild child{spawn_raw(method, command, write_end.get())};
+  const std::int64_t spawned = monotonic_ns();
+  write_end.reset();
+  std::int64_t t1 = 0;
+  const std::string line = read_line_blocking(read_end.get(), &t1);
+  read_end.reset();
+  child.terminate();
+  const std::int64_t t2 = monotonic_ns();
+  return {{"total", since(t0, t2)},
+          {"start", since(t0, t1)},
+          {"spawn", since(t0, spawned)},  // pipe2 + the spawn call returned
+          {"stop", since(t1, t2)},
+          {"latency", since(procfix::bench::ready_ns_of(line), t1)}};
+}
+
+Metrics procfix_cycle(Launch launch) {
+  use_launcher(launch);
+  const ServerOptions options = sample_options();
+  const std::int64_t t0 = monotonic_ns();
+  std::int64_t t1 = 0;
+  std::int64_t ready_ns = 0;
+  {
+    Server server{options};
+    t1 = monotonic_ns();
+    ready_ns = ready_ns_of(server);
+    expect_clean(server.stop());
+  }
+  const std::int64_t t2 = monotonic_ns();
+  return {{"total", since(t0, t2)},
+          {"start", since(t0, t1)},
+          {"stop", since(t1, t2)},
+          {"latency", since(ready_ns, t1)}};
+}
+
+std::vector<Variant> cycle_variants() {
+  return {{"raw_posix_spawn", [] { return raw_cycle(SpawnMethod::posix_spawn); }},
+          {"raw_fork_exec", [] { return raw_cycle(SpawnMethod::fork_exec); }},
+          {"procfix_supervised", [] { return procfix_cycle(Launch::supervised); }},
+          {"procfix_in_process", [] { return procfix_cycle(Launch::in_process); }}};
+}
+
+constexpr std::size_t kBigBytes = std::size_t{1} << 30;
+
+void big_cycles(benchmark::State& state) {
+  const TouchedMemory memory{kBigBytes};  // held for the whole benchmark
+  interleaved(state, "big", cycle_variants());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1: the baselines procfix replaces.
+
+Metrics polling_cycle(std::chrono::milliseconds interval) {
+  const std::uint16_t port = pick_free_port();
+  const Command command = listening_command(port);
+  const std::int64_t t0 = monotonic_ns();
+  RawChild child{spawn_raw(SpawnMethod::posix_spawn, command, -1)};
+  Fd connection{connect_by_polling(port, interval, 30s)};
+  const std::int64_t t1 = monotonic_ns();
+  connection.reset();
+  child.terminate();
+  const std::int64_t t2 = monotonic_ns();
+  return {{"total", since(t0, t2)}, {"start", since(t0, t1)}, {"stop", since(t1, t2)}};
+}
+
+Metrics sleep_cycle() {
+  const std::uint16_t port = pick_free_port();
+  const Command command = listening_command(port);
+  const std::int64_t t0 = monotonic_ns();
+  RawChild child{spawn_raw(SpawnMethod::posix_spawn, command, -1)};
+  std::this_thread::sleep_for(2s);  // the measured strategy: "it is surely up by now"
+  Fd connection{try_connect(port)};
+  if (!connection) throw std::runtime_error{"sample_child was not listening after sleep(2)"};
+  const std::int64_t t1 = monotonic_ns();
+  connection.reset();
+  child.terminate();
+  const std::int64_t t2 = monotonic_ns();
+  return {{"total", since(t0, t2)}, {"start", since(t0, t1)}, {"stop", since(t1, t2)}};
+}
+
+// One variant per benchmark, each iteration recorded (no floor inside: compared with section 1's
+// floor).
+void single(benchmark::State& state, const std::string& key, const std::function<Metrics()>& run) {
+  Recorder record{state, key + "."};
   for (auto _ : state) {
-    const std::uint16_t port = pick_free_port();
-    const Command command = listening_command(port);
-    const std::int64_t t0 = monotonic_ns();
-    RawChild child{spawn_raw(SpawnMethod::posix_spawn, command, -1)};
-    std::this_thread::sleep_for(2s);  // the measured strategy: "it is surely up by now"
-    Fd connection{try_connect(port)};
-    if (!connection) throw std::runtime_error{"sample_child was not listening after sleep(2)"};
-    const std::int64_t t1 = monotonic_ns();
-    connection.reset();
-    child.terminate();
-    const std::int64_t t2 = monotonic_ns();
-    state.SetIterationTime(static_cast<double>(t2 - t0) / 1e9);
-    record.add("total", static_cast<double>(t2 - t0));
-    record.add("start", static_cast<double>(t1 - t0));
-    record.add("stop", static_cast<double>(t2 - t1));
+    const Metrics metrics = run();
+    for (const auto& [metric, value] : metrics) record.add(metric, value);
+    state.SetIterationTime(metrics.at("total") / 1e9);
   }
 }
 
@@ -314,26 +348,21 @@ std::string self_executable() {
   return std::string(path, static_cast<std::size_t>(n));
 }
 
-void cold_start(benchmark::State& state, const std::string& mode, const std::string& variant) {
-  Recorder record{state, "cold", variant};
+Metrics cold_start(const std::string& mode) {
   const Command command{self_executable(), {"--cold-start-probe=" + mode}, false};
-  for (auto _ : state) {
-    const RawPipe pipe = make_raw_pipe();
-    Fd read_end{pipe.read};
-    Fd write_end{pipe.write};
-    RawChild probe{spawn_raw(SpawnMethod::posix_spawn, command, -1, write_end.get())};
-    write_end.reset();
-    const std::string line = read_line_blocking(read_end.get());
-    probe.reap();
-    long long start_ns = 0;
-    long long total_ns = 0;
-    if (std::sscanf(line.c_str(), "%lld %lld", &start_ns, &total_ns) != 2) {
-      throw std::runtime_error{"cold-start probe printed '" + line + "'"};
-    }
-    state.SetIterationTime(static_cast<double>(total_ns) / 1e9);
-    record.add("total", static_cast<double>(total_ns));
-    record.add("start", static_cast<double>(start_ns));
+  const RawPipe pipe = make_raw_pipe();
+  Fd read_end{pipe.read};
+  Fd write_end{pipe.write};
+  RawChild probe{spawn_raw(SpawnMethod::posix_spawn, command, -1, write_end.get())};
+  write_end.reset();
+  const std::string line = read_line_blocking(read_end.get());
+  probe.reap();
+  long long start_ns = 0;
+  long long total_ns = 0;
+  if (std::sscanf(line.c_str(), "%lld %lld", &start_ns, &total_ns) != 2) {
+    throw std::runtime_error{"cold-start probe printed '" + line + "'"};
   }
+  return {{"total", static_cast<double>(total_ns)}, {"start", static_cast<double>(start_ns)}};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -485,7 +514,7 @@ void wait_cost(benchmark::State& state, WaitStrategy strategy, const std::string
   if (strategy == WaitStrategy::procfix_supervised && supervisor < 0) {
     throw std::runtime_error{"no procfix-supervisor child found after a supervised start"};
   }
-  Recorder record{state, "wait", variant};
+  Recorder record{state, "wait." + variant + "."};
   bool delayed_first = true;
   for (auto _ : state) {
     WaitSample delayed;
@@ -517,99 +546,97 @@ void wait_cost(benchmark::State& state, WaitStrategy strategy, const std::string
 // ---------------------------------------------------------------------------------------------
 // 5: many servers at once.
 
-void record_leftovers(Recorder& record, int fds_before) {
-  record.count("fds_delta", static_cast<double>(open_fd_count() - fds_before));
-  record.count("children_left", static_cast<double>(children_left()));
-}
-
-void many_raw(benchmark::State& state, int count) {
-  Recorder record{state, "many" + std::to_string(count), "raw"};
-  const Command command{kSampleChild, {}, true};
+Metrics many_raw(int count) {
+  static const Command command{kSampleChild, {}, true};
   const auto n = static_cast<std::size_t>(count);
-  for (auto _ : state) {
-    const int fds_before = open_fd_count();
-    const std::int64_t t0 = monotonic_ns();
-    std::vector<RawChild> children;
-    std::vector<Fd> read_ends;
-    children.reserve(n);
-    read_ends.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      const RawPipe pipe = make_raw_pipe();
-      read_ends.emplace_back(pipe.read);
-      Fd write_end{pipe.write};
-      children.emplace_back(spawn_raw(SpawnMethod::posix_spawn, command, write_end.get()));
-    }
-    Fd epoll{::epoll_create1(EPOLL_CLOEXEC)};
-    for (std::size_t i = 0; i < n; ++i) {
-      epoll_event event{};
-      event.events = EPOLLIN;
-      event.data.u64 = i;
-      if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, read_ends[i].get(), &event) != 0) {
-        throw std::system_error{errno, std::generic_category(), "epoll_ctl"};
-      }
-    }
-    std::vector<std::string> lines(n);
-    std::size_t pending = n;
-    while (pending > 0) {
-      epoll_event events[256];
-      const int ready = ::epoll_wait(epoll.get(), events, 256, 120'000);
-      if (ready < 0 && errno == EINTR) continue;
-      if (ready <= 0) throw std::runtime_error{"raw servers not ready within 120 s"};
-      for (int e = 0; e < ready; ++e) {
-        const std::size_t i = events[e].data.u64;
-        char buffer[512];
-        const ssize_t got = ::read(read_ends[i].get(), buffer, sizeof buffer);
-        if (got <= 0) throw std::runtime_error{"a raw server closed its readiness pipe"};
-        lines[i].append(buffer, static_cast<std::size_t>(got));
-        if (lines[i].find('\n') != std::string::npos) {
-          ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, read_ends[i].get(), nullptr);
-          read_ends[i].reset();
-          --pending;
-        }
-      }
-    }
-    const std::int64_t t1 = monotonic_ns();
-    for (const RawChild& child : children) child.request_stop();
-    for (RawChild& child : children) child.reap();
-    epoll.reset();
-    const std::int64_t t2 = monotonic_ns();
-    state.SetIterationTime(static_cast<double>(t2 - t0) / 1e9);
-    record.add("ready_all", static_cast<double>(t1 - t0));
-    record.add("stop_all", static_cast<double>(t2 - t1));
-    record.add("per_server", static_cast<double>(t2 - t0) / count);
-    children.clear();
-    read_ends.clear();
-    record_leftovers(record, fds_before);
+  const int fds_before = open_fd_count();
+  const std::int64_t t0 = monotonic_ns();
+  std::vector<RawChild> children;
+  std::vector<Fd> read_ends;
+  children.reserve(n);
+  read_ends.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const RawPipe pipe = make_raw_pipe();
+    read_ends.emplace_back(pipe.read);
+    Fd write_end{pipe.write};
+    children.emplace_back(spawn_raw(SpawnMethod::posix_spawn, command, write_end.get()));
   }
+  Fd epoll{::epoll_create1(EPOLL_CLOEXEC)};
+  for (std::size_t i = 0; i < n; ++i) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = i;
+    if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, read_ends[i].get(), &event) != 0) {
+      throw std::system_error{errno, std::generic_category(), "epoll_ctl"};
+    }
+  }
+  std::vector<std::string> lines(n);
+  std::size_t pending = n;
+  while (pending > 0) {
+    epoll_event events[256];
+    const int ready = ::epoll_wait(epoll.get(), events, 256, 120'000);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) throw std::runtime_error{"raw servers not ready within 120 s"};
+    for (int e = 0; e < ready; ++e) {
+      const std::size_t i = events[e].data.u64;
+      char buffer[512];
+      const ssize_t got = ::read(read_ends[i].get(), buffer, sizeof buffer);
+      if (got <= 0) throw std::runtime_error{"a raw server closed its readiness pipe"};
+      lines[i].append(buffer, static_cast<std::size_t>(got));
+      if (lines[i].find('\n') != std::string::npos) {
+        ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, read_ends[i].get(), nullptr);
+        read_ends[i].reset();
+        --pending;
+      }
+    }
+  }
+  const std::int64_t t1 = monotonic_ns();
+  for (const RawChild& child : children) child.request_stop();
+  for (RawChild& child : children) child.reap();
+  epoll.reset();
+  const std::int64_t t2 = monotonic_ns();
+  children.clear();
+  read_ends.clear();
+  return {{"total", since(t0, t2)},
+          {"ready_all", since(t0, t1)},
+          {"stop_all", since(t1, t2)},
+          {"per_server", since(t0, t2) / count},
+          {"count_fds_delta", open_fd_count() - fds_before},
+          {"count_children_left", static_cast<double>(children_left())}};
 }
 
-void many_procfix(benchmark::State& state, int count, Launch launch) {
+Metrics many_procfix(int count, Launch launch) {
   use_launcher(launch);
-  {
-    Server warm_up{sample_options()};
-    expect_clean(warm_up.stop());
+  const int fds_before = open_fd_count();
+  std::vector<ServerOptions> options(static_cast<std::size_t>(count), sample_options({}, 120s));
+  const std::int64_t t0 = monotonic_ns();
+  std::vector<Server> servers = start_servers(std::move(options));
+  const std::int64_t t1 = monotonic_ns();
+  std::string unclean;
+  for (Server& server : servers) {
+    const StopReport report = server.stop();
+    if (!report.ok() && unclean.empty()) unclean = report.describe();
   }
-  Recorder record{state, "many" + std::to_string(count), variant_of(launch)};
-  for (auto _ : state) {
-    const int fds_before = open_fd_count();
-    std::vector<ServerOptions> options(static_cast<std::size_t>(count), sample_options({}, 120s));
-    const std::int64_t t0 = monotonic_ns();
-    std::vector<Server> servers = start_servers(std::move(options));
-    const std::int64_t t1 = monotonic_ns();
-    std::string unclean;
-    for (Server& server : servers) {
-      const StopReport report = server.stop();
-      if (!report.ok() && unclean.empty()) unclean = report.describe();
-    }
-    servers.clear();
-    const std::int64_t t2 = monotonic_ns();
-    if (!unclean.empty()) throw std::runtime_error{unclean};
-    state.SetIterationTime(static_cast<double>(t2 - t0) / 1e9);
-    record.add("ready_all", static_cast<double>(t1 - t0));
-    record.add("stop_all", static_cast<double>(t2 - t1));
-    record.add("per_server", static_cast<double>(t2 - t0) / count);
-    record_leftovers(record, fds_before);
-  }
+  servers.clear();
+  const std::int64_t t2 = monotonic_ns();
+  if (!unclean.empty()) throw std::runtime_error{unclean};
+  return {{"total", since(t0, t2)},
+          {"ready_all", since(t0, t1)},
+          {"stop_all", since(t1, t2)},
+          {"per_server", since(t0, t2) / count},
+          {"count_fds_delta", open_fd_count() - fds_before},
+          {"count_children_left", static_cast<double>(children_left())}};
+}
+
+void many(benchmark::State& state, int count) {
+  // Warm-up: one server each way (starts the supervisor and the output pump before counting fds).
+  (void)procfix_cycle(Launch::supervised);
+  (void)procfix_cycle(Launch::in_process);
+  interleaved(state, "many" + std::to_string(count),
+              {{"raw", [count] { return many_raw(count); }},
+               {"procfix_supervised", [count] { return many_procfix(count, Launch::supervised); }},
+               {"procfix_in_process", [count] { return many_procfix(count, Launch::in_process); }}},
+              /*warm_up=*/false);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -617,10 +644,10 @@ void many_procfix(benchmark::State& state, int count, Launch launch) {
 
 enum class SuiteStrategy { raw, procfix_supervised, procfix_in_process, poll_100ms };
 
-void suite_once(SuiteStrategy strategy) {
+void suite_cycle(SuiteStrategy strategy) {
   switch (strategy) {
     case SuiteStrategy::raw: {
-      const Command command{kSampleChild, {}, true};
+      static const Command command{kSampleChild, {}, true};
       const RawPipe pipe = make_raw_pipe();
       Fd read_end{pipe.read};
       Fd write_end{pipe.write};
@@ -636,6 +663,8 @@ void suite_once(SuiteStrategy strategy) {
     }
     case SuiteStrategy::procfix_supervised:
     case SuiteStrategy::procfix_in_process: {
+      use_launcher(strategy == SuiteStrategy::procfix_supervised ? Launch::supervised
+                                                                 : Launch::in_process);
       Server server{sample_options()};
       ping(server.endpoint().host(), server.endpoint().port());
       expect_clean(server.stop());
@@ -654,18 +683,10 @@ void suite_once(SuiteStrategy strategy) {
   }
 }
 
-void example_suite(benchmark::State& state, SuiteStrategy strategy, const std::string& variant) {
-  if (strategy == SuiteStrategy::procfix_supervised) use_launcher(Launch::supervised);
-  if (strategy == SuiteStrategy::procfix_in_process) use_launcher(Launch::in_process);
-  if (strategy != SuiteStrategy::poll_100ms) suite_once(strategy);  // warm-up
-  Recorder record{state, "suite", variant};
-  for (auto _ : state) {
-    const std::int64_t t0 = monotonic_ns();
-    for (int i = 0; i < kSuiteCycles; ++i) suite_once(strategy);
-    const std::int64_t t1 = monotonic_ns();
-    state.SetIterationTime(static_cast<double>(t1 - t0) / 1e9);
-    record.add("total", static_cast<double>(t1 - t0));
-  }
+Metrics suite(SuiteStrategy strategy) {
+  const std::int64_t t0 = monotonic_ns();
+  for (int i = 0; i < kSuiteCycles; ++i) suite_cycle(strategy);
+  return {{"total", since(t0, monotonic_ns())}};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -697,33 +718,27 @@ void add(const std::string& name, int iterations, std::function<void(benchmark::
 void register_benchmarks(const RunPlan& plan) {
   // Iterations per benchmark; a smoke run does one of each.
   auto n = [&](int iterations) { return plan.smoke ? 1 : iterations; };
-  // Rows compared with each other are registered in interleaved rounds, so that a burst of other
-  // work on the machine hits every variant alike rather than one of them.
-  const int rounds = plan.smoke ? 1 : 10;
 
-  // 1, 3, 7: one server; 300 cycles of each (10 interleaved rounds of 30).
-  for (int round = 0; round < rounds; ++round) {
-    add("cycle/raw_posix_spawn", n(30),
-        [](benchmark::State& s) { raw_cycle(s, "cycle", SpawnMethod::posix_spawn); });
-    add("cycle/procfix_supervised", n(30),
-        [](benchmark::State& s) { procfix_cycle(s, "cycle", Launch::supervised); });
-    add("cycle/raw_fork_exec", n(30),
-        [](benchmark::State& s) { raw_cycle(s, "cycle", SpawnMethod::fork_exec); });
-    add("cycle/procfix_in_process", n(30),
-        [](benchmark::State& s) { procfix_cycle(s, "cycle", Launch::in_process); });
-  }
-  add("cycle/poll_100ms", n(5), [](benchmark::State& s) { polling_cycle(s, 100ms, "poll_100ms"); });
-  add("cycle/poll_10ms", n(20), [](benchmark::State& s) { polling_cycle(s, 10ms, "poll_10ms"); });
-  add("cycle/sleep_2s", n(2), [](benchmark::State& s) { sleep_cycle(s); });
+  // 1, 3, 7: one server; 300 interleaved iterations (each: one cycle of every variant).
+  add("cycle/interleaved", n(300),
+      [](benchmark::State& s) { interleaved(s, "cycle", cycle_variants()); });
+  add("cycle/poll_100ms", n(5), [](benchmark::State& s) {
+    single(s, "cycle.poll_100ms", [] { return polling_cycle(100ms); });
+  });
+  add("cycle/poll_10ms", n(20), [](benchmark::State& s) {
+    single(s, "cycle.poll_10ms", [] { return polling_cycle(10ms); });
+  });
+  add("cycle/sleep_2s", n(2),
+      [](benchmark::State& s) { single(s, "cycle.sleep_2s", [] { return sleep_cycle(); }); });
 
   // 2: first start in a fresh process.
-  for (int round = 0; round < std::min(rounds, 3); ++round) {
-    add("cold/raw", n(10), [](benchmark::State& s) { cold_start(s, "raw", "raw"); });
-    add("cold/procfix_supervised", n(10),
-        [](benchmark::State& s) { cold_start(s, "supervised", "procfix_supervised"); });
-    add("cold/procfix_in_process", n(10),
-        [](benchmark::State& s) { cold_start(s, "in-process", "procfix_in_process"); });
-  }
+  add("cold/interleaved", n(30), [](benchmark::State& s) {
+    interleaved(s, "cold",
+                {{"raw", [] { return cold_start("raw"); }},
+                 {"procfix_supervised", [] { return cold_start("supervised"); }},
+                 {"procfix_in_process", [] { return cold_start("in-process"); }}},
+                /*warm_up=*/false);
+  });
 
   // 4: CPU while waiting (each iteration waits kWaitDelayMs once).
   const std::pair<WaitStrategy, const char*> waits[] = {
@@ -738,41 +753,22 @@ void register_benchmarks(const RunPlan& plan) {
   }
 
   // 5: many at once.
-  for (const int count : {100, 1000}) {
-    const int iterations = count >= 1000 ? 2 : 5;
-    const std::string prefix = "many/" + std::to_string(count) + "/";
-    add(prefix + "raw", n(iterations), [count](benchmark::State& s) { many_raw(s, count); });
-    add(prefix + "procfix_supervised", n(iterations),
-        [count](benchmark::State& s) { many_procfix(s, count, Launch::supervised); });
-    add(prefix + "procfix_in_process", n(iterations),
-        [count](benchmark::State& s) { many_procfix(s, count, Launch::in_process); });
-  }
+  add("many/100/interleaved", n(5), [](benchmark::State& s) { many(s, 100); });
+  add("many/1000/interleaved", n(2), [](benchmark::State& s) { many(s, 1000); });
 
-  // 6: a test process holding 1 GiB of touched memory (allocated and released by each call).
-  for (int round = 0; round < std::min(rounds, 3); ++round) {
-    add("big_1GiB/raw_posix_spawn", n(40),
-        [](benchmark::State& s) { big_raw_cycle(s, SpawnMethod::posix_spawn); });
-    add("big_1GiB/procfix_supervised", n(40),
-        [](benchmark::State& s) { big_procfix_cycle(s, Launch::supervised); });
-    add("big_1GiB/raw_fork_exec", n(7),
-        [](benchmark::State& s) { big_raw_cycle(s, SpawnMethod::fork_exec); });
-    add("big_1GiB/procfix_in_process", n(40),
-        [](benchmark::State& s) { big_procfix_cycle(s, Launch::in_process); });
-  }
+  // 6: a test process holding 1 GiB of touched memory.
+  add("big_1GiB/interleaved", n(40), [](benchmark::State& s) { big_cycles(s); });
 
   // 8: the example suite.
-  const std::pair<SuiteStrategy, const char*> suites[] = {
-      {SuiteStrategy::raw, "raw"},
-      {SuiteStrategy::procfix_supervised, "procfix_supervised"},
-      {SuiteStrategy::procfix_in_process, "procfix_in_process"},
-      {SuiteStrategy::poll_100ms, "poll_100ms"}};
-  for (const auto& [strategy, variant] : suites) {
-    const int iterations = strategy == SuiteStrategy::poll_100ms ? 1 : 5;
-    add(std::string{"suite/"} + variant, n(iterations),
-        [strategy, v = std::string{variant}](benchmark::State& s) {
-          example_suite(s, strategy, v);
-        });
-  }
+  add("suite/interleaved", n(5), [](benchmark::State& s) {
+    interleaved(s, "suite",
+                {{"raw", [] { return suite(SuiteStrategy::raw); }},
+                 {"procfix_supervised", [] { return suite(SuiteStrategy::procfix_supervised); }},
+                 {"procfix_in_process", [] { return suite(SuiteStrategy::procfix_in_process); }}});
+  });
+  add("suite/poll_100ms", n(1), [](benchmark::State& s) {
+    single(s, "suite.poll_100ms", [] { return suite(SuiteStrategy::poll_100ms); });
+  });
 }
 
 int cold_start_probe(const char* mode) {

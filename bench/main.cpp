@@ -7,9 +7,13 @@
 // Google Benchmark's own report goes to stderr; stdout carries only the markdown table.
 #include <benchmark/benchmark.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "benchmarks.hpp"
@@ -42,6 +46,7 @@ int main(int argc, char** argv) {
   context.smoke = plan.smoke;
   context.machine = machine_line();
   context.load_before = load_average();
+  const CpuAccount before = cpu_account();
   context.notes = "RLIMIT_NOFILE soft limit raised from " + std::to_string(old_soft) + " to " +
                   std::to_string(new_soft) + " (the hard limit) at bench start.";
 
@@ -50,12 +55,25 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(bench_argc, args.data())) return 2;
   register_benchmarks(plan);
 
-  benchmark::ConsoleReporter console;
+  // Colours only on a terminal (the report usually goes to a log file).
+  benchmark::ConsoleReporter console{::isatty(STDERR_FILENO)
+                                         ? benchmark::ConsoleReporter::OO_ColorTabular
+                                         : benchmark::ConsoleReporter::OO_Tabular};
   console.SetOutputStream(&std::cerr);
   console.SetErrorStream(&std::cerr);
   benchmark::RunSpecifiedBenchmarks(&console);
   benchmark::Shutdown();
   context.load_after = load_average();
+  const CpuAccount after = cpu_account();
+  const double capacity = static_cast<double>(after.wall - before.wall) *
+                          static_cast<double>(std::thread::hardware_concurrency());
+  if (capacity > 0) {
+    const double others = static_cast<double>((after.machine_busy - before.machine_busy) -
+                                              (after.ours - before.ours));
+    context.other_cpu_share = std::max(0.0, others / capacity);
+    context.steal_share =
+        static_cast<double>(after.machine_steal - before.machine_steal) / capacity;
+  }
 
   print_table(std::cout, context);
   return errors().empty() ? 0 : 1;

@@ -74,6 +74,11 @@ Value mean(const std::string& key) {
   const Samples* s = find_samples(key);
   return s ? Value{s->mean()} : std::nullopt;
 }
+// Median of "<group>.<variant>.paired_ratio": the variant ÷ the floor within each iteration.
+Value paired(const std::string& group, const std::string& variant) {
+  const Samples* s = find_samples(group + "." + variant + ".paired_ratio");
+  return s ? Value{s->median()} : std::nullopt;
+}
 std::size_t count(const std::string& key) {
   const Samples* s = find_samples(key);
   return s ? s->size() : 0;
@@ -120,13 +125,15 @@ class Table {
 
   // A row whose figure is `value` (ns), compared with `floor` (ns); `limit` is the highest ratio
   // that passes (0: informational). `detail` is appended to the figure.
+  // `paired`: the median of per-iteration ratios (interleaved rows); otherwise value ÷ floor.
   void timed(const std::string& label, Value value, Value floor, double limit = 0,
-             const std::string& detail = "", const std::string& target_text = "") {
+             const std::string& detail = "", const std::string& target_text = "",
+             Value paired = std::nullopt) {
     Row row{label, "not run", "", target_text};
     if (value) {
       row.figure = duration(*value) + detail;
-      if (floor && *floor > 0) {
-        const double r = *value / *floor;
+      if (paired || (floor && *floor > 0)) {
+        const double r = paired ? *paired : *value / *floor;
         row.ratio = ratio_text(r);
         if (limit > 0) row.verdict = r <= limit ? Verdict::pass : Verdict::miss;
       }
@@ -171,11 +178,13 @@ void cycle_section(Table& t) {
   t.timed("raw posix_spawn + read + kill + waitpid (the floor)", floor, floor, 0,
           split("cycle", "raw_posix_spawn") + n_of(g + "raw_posix_spawn.total"), "floor");
   t.timed("raw fork + execve", p50(g + "raw_fork_exec.total"), floor, 0,
-          split("cycle", "raw_fork_exec"));
+          split("cycle", "raw_fork_exec"), "", paired("cycle", "raw_fork_exec"));
   t.timed("procfix, supervised (default)", p50(g + "procfix_supervised.total"), floor, 1.10,
-          split("cycle", "procfix_supervised") + n_of(g + "procfix_supervised.total"));
+          split("cycle", "procfix_supervised") + n_of(g + "procfix_supervised.total"), "",
+          paired("cycle", "procfix_supervised"));
   t.timed("procfix, in-process (vfork_launcher)", p50(g + "procfix_in_process.total"), floor, 1.10,
-          split("cycle", "procfix_in_process") + n_of(g + "procfix_in_process.total"));
+          split("cycle", "procfix_in_process") + n_of(g + "procfix_in_process.total"), "",
+          paired("cycle", "procfix_in_process"));
   t.timed("connect() polling every 100 ms", p50(g + "poll_100ms.total"), floor);
   t.timed("connect() polling every 10 ms", p50(g + "poll_10ms.total"), floor);
   t.timed("fixed sleep(2)", p50(g + "sleep_2s.total"), floor);
@@ -188,9 +197,11 @@ void cold_section(Table& t) {
           "floor");
   t.timed("procfix supervised: first Server (spawns procfix-supervisor)",
           p50("cold.procfix_supervised.total"), floor, 0,
-          " (ready " + duration(p50("cold.procfix_supervised.start").value_or(0)) + ")");
+          " (ready " + duration(p50("cold.procfix_supervised.start").value_or(0)) + ")", "",
+          paired("cold", "procfix_supervised"));
   t.timed("procfix in-process: first Server", p50("cold.procfix_in_process.total"), floor, 0,
-          " (ready " + duration(p50("cold.procfix_in_process.start").value_or(0)) + ")");
+          " (ready " + duration(p50("cold.procfix_in_process.start").value_or(0)) + ")", "",
+          paired("cold", "procfix_in_process"));
 }
 
 void latency_section(Table& t) {
@@ -320,7 +331,8 @@ void many_section(Table& t, int n) {
     const std::string label = std::string{"procfix::start_servers, "} +
                               (variant == "procfix_supervised" ? "supervised" : "in-process") +
                               "; stop() each";
-    t.timed(label, p50(g + variant + ".per_server"), floor, 1.25, detail(variant), target);
+    t.timed(label, p50(g + variant + ".per_server"), floor, 1.25, detail(variant), target,
+            paired("many" + std::to_string(n), variant));
     // Anything left behind (an fd, a child, a zombie) is a miss whatever the time.
     const Samples* fds = find_samples(g + variant + ".fds_delta");
     const Samples* children = find_samples(g + variant + ".children_left");
@@ -336,11 +348,11 @@ void big_section(Table& t) {
   const Value floor = p50(g + "raw_posix_spawn.total");
   t.timed("raw posix_spawn (the floor)", floor, floor, 0, split("big", "raw_posix_spawn"), "floor");
   t.timed("raw fork + execve", p50(g + "raw_fork_exec.total"), floor, 0,
-          split("big", "raw_fork_exec"));
+          split("big", "raw_fork_exec"), "", paired("big", "raw_fork_exec"));
   t.timed("procfix, supervised", p50(g + "procfix_supervised.total"), floor, 1.10,
-          split("big", "procfix_supervised"));
+          split("big", "procfix_supervised"), "", paired("big", "procfix_supervised"));
   t.timed("procfix, in-process", p50(g + "procfix_in_process.total"), floor, 1.10,
-          split("big", "procfix_in_process"));
+          split("big", "procfix_in_process"), "", paired("big", "procfix_in_process"));
 }
 
 void teardown_section(Table& t) {
@@ -356,8 +368,9 @@ void suite_section(Table& t) {
   const Value floor = p50("suite.raw.total");
   t.timed("raw posix_spawn + readiness pipe", floor, floor, 0, "", "floor");
   const Value procfix = p50("suite.procfix_supervised.total");
-  t.timed("procfix, supervised", procfix, floor);
-  t.timed("procfix, in-process", p50("suite.procfix_in_process.total"), floor);
+  t.timed("procfix, supervised", procfix, floor, 0, "", "", paired("suite", "procfix_supervised"));
+  t.timed("procfix, in-process", p50("suite.procfix_in_process.total"), floor, 0, "", "",
+          paired("suite", "procfix_in_process"));
   const Value polling = p50("suite.poll_100ms.total");
   t.timed("connect() polling every 100 ms", polling, floor);
   Row speedup{"speed-up: 100 ms polling ÷ procfix supervised", "not run", "", "≥ 100×"};
@@ -375,6 +388,12 @@ void print_table(std::ostream& out, const TableContext& context) {
   out << "Machine: " << context.machine << "\n";
   out << "Load average (1, 5, 15 min) at start: " << context.load_before
       << "; at end: " << context.load_after << "\n";
+  if (context.other_cpu_share >= 0) {
+    out << "Other processes used " << fixed(context.other_cpu_share * 100, 0)
+        << " % of all CPUs during the run (hypervisor steal " << fixed(context.steal_share * 100, 0)
+        << " %). Ratios are paired: each iteration runs every variant back to back and the ratio "
+           "is the median of the per-iteration ratios.\n";
+  }
   if (!context.notes.empty()) out << context.notes << "\n";
   if (context.smoke) {
     out << "SMOKE RUN: one iteration per benchmark; the figures only show that every row runs.\n";

@@ -44,6 +44,9 @@ struct TableContext {
   std::string notes;        // e.g. the RLIMIT_NOFILE change
   std::string load_before;  // /proc/loadavg when the run began and ended: other work on the
   std::string load_after;   // machine during the run makes every figure (not only ratios) noisy
+  // CPU used by other processes during the run, as a share of all CPUs (and hypervisor steal).
+  double other_cpu_share = -1;
+  double steal_share = -1;
 };
 
 // The result table (markdown) with a machine line above it.

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -336,6 +337,35 @@ std::pair<std::uint64_t, std::uint64_t> raise_fd_limit() {
   ::setrlimit(RLIMIT_NOFILE, &limit);
   ::getrlimit(RLIMIT_NOFILE, &limit);
   return {old_soft, limit.rlim_cur};
+}
+
+CpuAccount cpu_account() {
+  CpuAccount account;
+  account.wall = monotonic_ns();
+  const std::int64_t tick = 1'000'000'000 / ::sysconf(_SC_CLK_TCK);
+  std::istringstream stat{read_small_file("/proc/stat")};
+  std::string cpu;
+  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  account.machine_busy = (user + nice + system + irq + softirq) * tick;
+  account.machine_steal = steal * tick;
+  rusage children{};
+  ::getrusage(RUSAGE_CHILDREN, &children);
+  auto ns = [](const timeval& tv) {
+    return std::int64_t{tv.tv_sec} * 1'000'000'000 + std::int64_t{tv.tv_usec} * 1000;
+  };
+  account.ours = self_cpu_ns() + ns(children.ru_utime) + ns(children.ru_stime);
+  if (const pid_t supervisor = find_supervisor(); supervisor > 0) {
+    account.ours += std::max<std::int64_t>(process_cpu_ns(supervisor), 0);
+    const std::string text = read_small_file("/proc/" + std::to_string(supervisor) + "/stat");
+    std::istringstream fields{text.substr(text.rfind(')') + 2)};
+    std::string skip;
+    for (int field = 3; field <= 15; ++field) fields >> skip;
+    long long cutime = 0, cstime = 0;  // fields 16, 17: its reaped children (the servers)
+    fields >> cutime >> cstime;
+    account.ours += (cutime + cstime) * tick;
+  }
+  return account;
 }
 
 std::string load_average() {

@@ -121,6 +121,17 @@ std::int64_t proc_stat_cpu_ns(pid_t pid);
 // Raises the soft RLIMIT_NOFILE to the hard limit. Returns {old soft, new soft}.
 std::pair<std::uint64_t, std::uint64_t> raise_fd_limit();
 
+// CPU time spent on the whole machine (/proc/stat) and by this benchmark (itself, its reaped
+// children, its procfix-supervisor and the supervisor's reaped children), for telling how much
+// other work ran during a run. All in ns.
+struct CpuAccount {
+  std::int64_t wall = 0;
+  std::int64_t machine_busy = 0;  // user + nice + system + irq + softirq, all CPUs
+  std::int64_t machine_steal = 0;
+  std::int64_t ours = 0;
+};
+CpuAccount cpu_account();
+
 // The 1, 5 and 15 minute load averages from /proc/loadavg, e.g. "0.12 0.30 0.25".
 std::string load_average();
 
