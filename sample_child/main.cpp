@@ -5,8 +5,11 @@
 // io thread is started by the WorkerGroup right after notify_ready().
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +18,7 @@
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -112,6 +116,9 @@ Misbehaviour after readiness:
   --abort-on-sigterm         abort() at once on SIGTERM
   --abort-mid-request        abort() as soon as a work or work-ack request is received (after
                              "started" for work-ack), leaving that request without its reply
+  --notify-from-outside      before readiness, a daemonised grandchild (no longer in this
+                             server's process tree) sends READY=1 to NOTIFY_SOCKET; sample_child
+                             goes on once it has sent (tests that the fixture ignores it)
   --hang-in-shutdown         on a stop signal, hang past the shutdown deadline and stay hung until
                              SIGKILL (a second signal does not end it either)
 Exit status: 0 after a clean drain, 1 on failure, 2 on bad usage, N/128+SIG as described above.
@@ -144,6 +151,7 @@ struct Config {
   bool abort_on_sigterm = false;
   bool abort_mid_request = false;
   bool hang_in_shutdown = false;
+  bool notify_from_outside = false;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -283,6 +291,9 @@ Config parse_arguments(int argc, char** argv) {
     } else if (name == "--hang-in-shutdown") {
       no_value();
       config.hang_in_shutdown = true;
+    } else if (name == "--notify-from-outside") {
+      no_value();
+      config.notify_from_outside = true;
     } else {
       usage_error("unknown option '" + std::string{arg} + "'");
     }
@@ -383,6 +394,43 @@ void fork_ready_fd_holder() {
 }
 
 // --leak-grandchild: a process that outlives us. Single-threaded caller (before the io thread).
+// --notify-from-outside: a daemonised grandchild, re-parented out of this server's process tree,
+// sends "READY=1" to NOTIFY_SOCKET (an impostor the fixture must ignore); returns after it sent.
+void notify_from_outside(const std::string& notify_socket) {
+  if (notify_socket.empty()) usage_error("--notify-from-outside needs NOTIFY_SOCKET");
+  int sent[2];
+  if (::pipe2(sent, O_CLOEXEC) != 0) return;
+  const pid_t middle = ::fork();
+  if (middle == 0) {
+    const pid_t self = ::getpid();
+    if (::fork() == 0) {
+      // Wait until the middle process has exited, so we are no longer in the server's tree
+      // (pidfd_open fails if it is already gone).
+      const int parent = static_cast<int>(::syscall(SYS_pidfd_open, self, 0));
+      if (parent >= 0) {
+        pollfd gone{parent, POLLIN, 0};
+        ::poll(&gone, 1, -1);
+      }
+      sockaddr_un address{};
+      address.sun_family = AF_UNIX;
+      std::memcpy(address.sun_path, notify_socket.data(), notify_socket.size());
+      if (address.sun_path[0] == '@') address.sun_path[0] = '\0';
+      const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      const auto length =
+          static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + notify_socket.size());
+      ::sendto(fd, "READY=1", 7, 0, reinterpret_cast<sockaddr*>(&address), length);
+      write_all(sent[1], "x");
+      ::_exit(0);
+    }
+    ::_exit(0);
+  }
+  ::close(sent[1]);
+  ::waitpid(middle, nullptr, 0);
+  char byte;
+  (void)!::read(sent[0], &byte, 1);  // returns once the impostor has sent (or died)
+  ::close(sent[0]);
+}
+
 void leak_grandchild(const std::string& mode) {
   const pid_t pid = ::fork();
   if (pid < 0) {
@@ -708,6 +756,9 @@ int main(int argc, char** argv) {
   // Captured before anything else can change them.
   std::optional<std::vector<int>> initial_fds;
   if (has_argument(argc, argv, "--report-fds")) initial_fds = open_fds();
+  // Read before take_ready_channels() unsets it (for --notify-from-outside).
+  const char* notify_variable = std::getenv("NOTIFY_SOCKET");
+  const std::string notify_socket_at_start = notify_variable != nullptr ? notify_variable : "";
   std::optional<json> initial_signals;
   if (has_argument(argc, argv, "--report-signals")) initial_signals = signal_report();
 
@@ -739,6 +790,7 @@ int main(int argc, char** argv) {
     return 3;
   }
   if (config.fork_holding_ready_fd) fork_ready_fd_holder();
+  if (config.notify_from_outside) notify_from_outside(notify_socket_at_start);
 
   asio::io_context io{1};
   procfix::StopOnSignalsOptions signal_options{.force_exit_on_second_signal =
