@@ -71,6 +71,9 @@ int main(int argc, char** argv) {
     const double others = static_cast<double>((after.machine_busy - before.machine_busy) -
                                               (after.ours - before.ours));
     context.other_cpu_share = std::max(0.0, others / capacity);
+    context.machine_busy_s = static_cast<double>(after.machine_busy - before.machine_busy) / 1e9;
+    context.ours_s = static_cast<double>(after.ours - before.ours) / 1e9;
+    context.capacity_s = capacity / 1e9;
     context.steal_share =
         static_cast<double>(after.machine_steal - before.machine_steal) / capacity;
   }

@@ -391,8 +391,11 @@ void print_table(std::ostream& out, const TableContext& context) {
   if (context.other_cpu_share >= 0) {
     out << "Other processes used " << fixed(context.other_cpu_share * 100, 0)
         << " % of all CPUs during the run (hypervisor steal " << fixed(context.steal_share * 100, 0)
-        << " %). Ratios are paired: each iteration runs every variant back to back and the ratio "
-           "is the median of the per-iteration ratios.\n";
+        << " %; machine busy " << fixed(context.machine_busy_s, 1) << " CPU-s of "
+        << fixed(context.capacity_s, 1) << ", this benchmark and its processes "
+        << fixed(context.ours_s, 1)
+        << " CPU-s). Ratios are paired: each iteration runs every variant back to back and the "
+           "ratio is the median of the per-iteration ratios.\n";
   }
   if (!context.notes.empty()) out << context.notes << "\n";
   if (context.smoke) {

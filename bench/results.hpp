@@ -47,6 +47,9 @@ struct TableContext {
   // CPU used by other processes during the run, as a share of all CPUs (and hypervisor steal).
   double other_cpu_share = -1;
   double steal_share = -1;
+  double machine_busy_s = 0;  // CPU seconds the machine was busy during the run (all CPUs)
+  double ours_s = 0;          // of which this benchmark, its children and its supervisor
+  double capacity_s = 0;      // wall seconds × CPUs
 };
 
 // The result table (markdown) with a machine line above it.
