@@ -439,6 +439,9 @@ void leak_grandchild(const std::string& mode) {
   }
   auto become_leaked = [] {
     for (const int sig : {SIGINT, SIGTERM, SIGQUIT}) ::signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
     ::close_range(3, ~0U, 0);
     ::setsid();
     char text[64];
@@ -792,6 +795,16 @@ int main(int argc, char** argv) {
   if (config.fork_holding_ready_fd) fork_ready_fd_holder();
   if (config.notify_from_outside) notify_from_outside(notify_socket_at_start);
 
+  // Stop signals stay blocked in every thread but the io thread, which unblocks them while it
+  // runs the io loop: delivery then always interrupts epoll_wait, where Asio's handler runs at
+  // once. (A signal that lands on a thread busy elsewhere can be held back indefinitely under
+  // ThreadSanitizer, which defers signals until the thread's next intercepted call.) Signals
+  // that arrive before the io thread starts stay pending and are not lost.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  for (int sig : {SIGINT, SIGTERM, SIGQUIT}) sigaddset(&stop_signals, sig);
+  ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
   asio::io_context io{1};
   procfix::StopOnSignalsOptions signal_options{.force_exit_on_second_signal =
                                                    !config.hang_in_shutdown};
@@ -845,8 +858,9 @@ int main(int argc, char** argv) {
     });
   }
 
-  group.run("io", [&io, &server](std::stop_token token) {
+  group.run("io", [&io, &server, &stop_signals](std::stop_token token) {
     std::stop_callback shutdown{token, [&] { asio::post(io, [&] { server.begin_shutdown(); }); }};
+    ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
     io.run();
   });
   const procfix::GroupResult result = group.wait();
