@@ -1,6 +1,7 @@
 #include "benchmarks.hpp"
 
 #include <benchmark/benchmark.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <time.h>
@@ -253,14 +254,18 @@ Metrics raw_cycle(SpawnMethod method) {
   write_end.reset();
   std::int64_t t1 = 0;
   const std::string line = read_line_blocking(read_end.get(), &t1);
+  const bool same_cpu = ::sched_getcpu() == last_cpu_of(child.pid());  // not timed
+  const std::int64_t t1b = monotonic_ns();
   read_end.reset();
   child.terminate();
-  const std::int64_t t2 = monotonic_ns();
+  const std::int64_t t2 = monotonic_ns() - (t1b - t1);
+  const double latency = since(procfix::bench::ready_ns_of(line), t1);
   return {{"total", since(t0, t2)},
           {"start", since(t0, t1)},
           {"spawn", since(t0, spawned)},  // pipe2 + the spawn call returned
           {"stop", since(t1, t2)},
-          {"latency", since(procfix::bench::ready_ns_of(line), t1)}};
+          {"latency", latency},
+          {same_cpu ? "latency_same_cpu" : "latency_other_cpu", latency}};
 }
 
 Metrics procfix_cycle(Launch launch) {
@@ -269,17 +274,23 @@ Metrics procfix_cycle(Launch launch) {
   const std::int64_t t0 = monotonic_ns();
   std::int64_t t1 = 0;
   std::int64_t ready_ns = 0;
+  bool same_cpu = false;
+  std::int64_t untimed = 0;
   {
     Server server{options};
     t1 = monotonic_ns();
+    same_cpu = ::sched_getcpu() == last_cpu_of(server.pid());  // not timed
     ready_ns = ready_ns_of(server);
+    untimed = monotonic_ns() - t1;
     expect_clean(server.stop());
   }
-  const std::int64_t t2 = monotonic_ns();
+  const std::int64_t t2 = monotonic_ns() - untimed;
+  const double latency = since(ready_ns, t1);
   return {{"total", since(t0, t2)},
           {"start", since(t0, t1)},
           {"stop", since(t1, t2)},
-          {"latency", since(ready_ns, t1)}};
+          {"latency", latency},
+          {same_cpu ? "latency_same_cpu" : "latency_other_cpu", latency}};
 }
 
 std::vector<Variant> cycle_variants() {

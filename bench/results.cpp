@@ -204,13 +204,22 @@ void cold_section(Table& t) {
           paired("cold", "procfix_in_process"));
 }
 
+// p50 of the latency when the child last ran on the parent's CPU vs on the other one.
+std::string cpu_split(const std::string& prefix) {
+  const Value same = p50(prefix + "latency_same_cpu");
+  const Value other = p50(prefix + "latency_other_cpu");
+  if (!same || !other) return "";
+  return " (child on the same CPU: " + duration(*same) + n_of(prefix + "latency_same_cpu") +
+         "; on the other CPU: " + duration(*other) + n_of(prefix + "latency_other_cpu") + ")";
+}
+
 void latency_section(Table& t) {
   t.section("3. Readiness latency: parent returns − child's ready_ns (CLOCK_MONOTONIC)");
   const std::string g = "cycle.";
   const Value floor50 = p50(g + "raw_posix_spawn.latency");
   const Value floor99 = p(g + "raw_posix_spawn.latency", 99);
   t.timed("raw blocking read() returns, p50", floor50, floor50, 0,
-          n_of(g + "raw_posix_spawn.latency"), "floor");
+          n_of(g + "raw_posix_spawn.latency") + cpu_split(g + "raw_posix_spawn."), "floor");
   t.timed("raw blocking read() returns, p99", floor99, floor99, 0, "", "floor");
   for (const std::string variant : {"procfix_supervised", "procfix_in_process"}) {
     const std::string key = g + variant + ".latency";
@@ -218,7 +227,7 @@ void latency_section(Table& t) {
     Row r50{"procfix " + name + ": Server constructor returns, p50", "not run", "", "≤ 20 µs"};
     Row r99{"procfix " + name + ": Server constructor returns, p99", "not run", "", "≤ 200 µs"};
     if (const Value v = p50(key)) {
-      r50.figure = duration(*v) + n_of(key);
+      r50.figure = duration(*v) + n_of(key) + cpu_split(g + variant + ".");
       if (floor50 && *floor50 > 0) r50.ratio = ratio_text(*v / *floor50);
       r50.verdict = *v <= 20e3 ? Verdict::pass : Verdict::miss;
     }

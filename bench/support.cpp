@@ -294,6 +294,17 @@ char state_of(pid_t pid) {
   return paren == std::string::npos || paren + 2 >= stat.size() ? '\0' : stat[paren + 2];
 }
 
+int last_cpu_of(pid_t pid) {
+  const std::string stat = read_small_file("/proc/" + std::to_string(pid) + "/stat");
+  const std::size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::istringstream fields{stat.substr(paren + 2)};
+  std::string value;
+  for (int field = 3; field <= 39 && fields >> value; ++field) {
+  }
+  return fields ? std::atoi(value.c_str()) : -1;
+}
+
 bool is_supervisor(pid_t pid) {
   // comm is truncated to 15 characters: "procfix-supervisor" shows as "procfix-supervi".
   return comm_of(pid).starts_with("procfix-supervi");

@@ -108,6 +108,9 @@ char state_of(pid_t pid);
 // "procfix-supervi").
 bool is_supervisor(pid_t pid);
 
+// The CPU `pid` last ran on (/proc/<pid>/stat field 39), or -1.
+int last_cpu_of(pid_t pid);
+
 // This process's procfix-supervisor, or -1 if there is none.
 pid_t find_supervisor();
 
