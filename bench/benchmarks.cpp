@@ -555,7 +555,8 @@ void wait_cost(benchmark::State& state, WaitStrategy strategy, const std::string
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5: many servers at once.
+// 5: many servers at once: start_servers(), then stop_servers() (signal all, wait for all, reap
+// all), against posix_spawn all / epoll all / kill all / waitpid all.
 
 Metrics many_raw(int count) {
   static const Command command{kSampleChild, {}, true};
@@ -624,8 +625,7 @@ Metrics many_procfix(int count, Launch launch) {
   std::vector<Server> servers = start_servers(std::move(options));
   const std::int64_t t1 = monotonic_ns();
   std::string unclean;
-  for (Server& server : servers) {
-    const StopReport report = server.stop();
+  for (const StopReport& report : stop_servers(servers)) {
     if (!report.ok() && unclean.empty()) unclean = report.describe();
   }
   servers.clear();

@@ -339,7 +339,7 @@ void many_section(Table& t, int n) {
   for (const std::string variant : {"procfix_supervised", "procfix_in_process"}) {
     const std::string label = std::string{"procfix::start_servers, "} +
                               (variant == "procfix_supervised" ? "supervised" : "in-process") +
-                              "; stop() each";
+                              ", stop_servers()";
     t.timed(label, p50(g + variant + ".per_server"), floor, 1.25, detail(variant), target,
             paired("many" + std::to_string(n), variant));
     // Anything left behind (an fd, a child, a zombie) is a miss whatever the time.
