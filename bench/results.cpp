@@ -134,7 +134,8 @@ class Table {
       row.figure = duration(*value) + detail;
       if (paired || (floor && *floor > 0)) {
         const double r = paired ? *paired : *value / *floor;
-        row.ratio = ratio_text(r);
+        // Three decimals next to the limit, so that a shown "1.10×" never hides a miss.
+        row.ratio = limit > 0 && std::fabs(r - limit) < 0.005 ? fixed(r, 3) + "×" : ratio_text(r);
         if (limit > 0) row.verdict = r <= limit ? Verdict::pass : Verdict::miss;
       }
     }
