@@ -6,8 +6,15 @@ procfix_run=$1
 server=$2
 
 # procfix-run's stdin is our lifeline to it: when we close it (or die), the server is stopped.
-coproc RUN { "$procfix_run" --stop-grace=2000 -- "$server"; }
-read -r ready <&"${RUN[0]}"                       # {"ready":true,"pid":...,"address":"127.0.0.1:PORT",...}
+# Plain fifos rather than `coproc`: bash unsets a coproc's variables as soon as it has exited, so
+# "${RUN[0]}" and "$RUN_PID" would race with a procfix-run that ends early (a failed start).
+fifos=$(mktemp -d)
+trap 'rm -rf "$fifos"' EXIT
+mkfifo "$fifos/in" "$fifos/out"
+"$procfix_run" --stop-grace=2000 -- "$server" <"$fifos/in" >"$fifos/out" &
+run_pid=$!
+exec {run_in}>"$fifos/in" {run_out}<"$fifos/out"
+read -r ready <&"$run_out"                        # {"ready":true,"pid":...,"address":"127.0.0.1:PORT",...}
 address=$(sed -E 's/.*"address":"([^"]+)".*/\1/' <<<"$ready")
 host=${address%:*}
 port=${address##*:}
@@ -18,7 +25,7 @@ read -r reply <&3
 exec 3>&-
 [[ $reply == pong ]] || { echo "expected pong, got '$reply'" >&2; exit 1; }
 
-exec {RUN[1]}>&-                                  # close procfix-run's stdin: stop the server
-read -r report <&"${RUN[0]}"                      # {"stopped":true,"ok":true,...}
-wait "$RUN_PID"                                   # exit status 0 only if the server behaved
+exec {run_in}>&-                                  # close procfix-run's stdin: stop the server
+read -r report <&"$run_out"                       # {"stopped":true,"ok":true,...}
+wait "$run_pid"                                   # exit status 0 only if the server behaved
 echo "server answered '$reply'; $report"

@@ -130,9 +130,11 @@ TEST(ProcfixRun, StartFailureExitsThreeWithTheReasonOnStderr) {
 
 TEST(ProcfixRun, DeadlineAndMalformedMessageExitThree) {
   RunProcess late{{"--ready-timeout=300", "--", PROCFIX_SAMPLE_CHILD, "--never-ready"}};
+  EXPECT_EQ(late.line(), "");  // nothing on stdout: no ready line for a server that is not
   EXPECT_EQ(late.wait(), 3);
   EXPECT_THAT(late.all_stderr(), HasSubstr("not ready within its ready_timeout of 300 ms"));
   RunProcess malformed{{"--", PROCFIX_SAMPLE_CHILD, "--malformed-json"}};
+  EXPECT_EQ(malformed.line(), "");
   EXPECT_EQ(malformed.wait(), 3);
   EXPECT_THAT(malformed.all_stderr(), HasSubstr("not a JSON object"));
 }
@@ -165,6 +167,15 @@ TEST(ProcfixRun, BadUsageExitsTwo) {
   RunProcess run{{"--no-such-option=1", "--", "x"}};
   EXPECT_EQ(run.wait(), 2);
   EXPECT_THAT(run.all_stderr(), HasSubstr("unknown option '--no-such-option'"));
+}
+
+TEST(ProcfixRun, OptionsTheFixturesRejectAreUsageErrorsNamingTheOption) {
+  RunProcess zero{{"--ready-timeout=0", "--", PROCFIX_SAMPLE_CHILD}};
+  EXPECT_EQ(zero.wait(), 2);
+  EXPECT_THAT(zero.all_stderr(), HasSubstr("--ready-timeout must be positive"));
+  RunProcess regex{{"--ready=line:(", "--", PROCFIX_SAMPLE_CHILD}};
+  EXPECT_EQ(regex.wait(), 2);
+  EXPECT_THAT(regex.all_stderr(), HasSubstr("--ready=line: pattern '(' is not a valid regular"));
 }
 
 using procfix::testing::descendants;

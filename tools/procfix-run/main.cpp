@@ -183,6 +183,27 @@ void wait_for_the_end(int signals, int server_ended) {
   }
 }
 
+// The fixtures' option errors name ServerOptions fields; say which command-line option it was.
+std::string option_names(std::string message) {
+  static constexpr std::pair<std::string_view, std::string_view> kNames[] = {
+      {"ServerOptions: ", ""},
+      {".ready_timeout", "--ready-timeout"},
+      {".stop_grace", "--stop-grace"},
+      {".stop_signal", "--stop-signal"},
+      {".readiness output_line pattern", "--ready=line: pattern"},
+      {".readiness socket_activation", "--ready=socket"},
+      {".user", "--user"},
+      {".env", "--env"},
+      {".executable", "the server"},
+  };
+  for (const auto& [field, option] : kNames) {
+    if (const std::size_t at = message.find(field); at != std::string::npos) {
+      message.replace(at, field.size(), option);
+    }
+  }
+  return message;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -200,6 +221,8 @@ int main(int argc, char** argv) {
   std::optional<procfix::Server> server;
   try {
     server.emplace(std::move(options));
+  } catch (const procfix::OptionsError& e) {
+    usage_error(option_names(e.what()));
   } catch (const procfix::Error& e) {
     std::cerr << "procfix-run: " << e.what() << '\n';
     return kExitStartFailed;
