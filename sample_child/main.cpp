@@ -119,6 +119,7 @@ Misbehaviour after readiness:
   --notify-from-outside      before readiness, a daemonised grandchild (no longer in this
                              server's process tree) sends READY=1 to NOTIFY_SOCKET; sample_child
                              goes on once it has sent (tests that the fixture ignores it)
+  --notify-status=TEXT       before readiness, sends STATUS=TEXT to NOTIFY_SOCKET (if set)
   --hang-in-shutdown         on a stop signal, hang past the shutdown deadline and stay hung until
                              SIGKILL (a second signal does not end it either)
 Exit status: 0 after a clean drain, 1 on failure, 2 on bad usage, N/128+SIG as described above.
@@ -152,6 +153,7 @@ struct Config {
   bool abort_mid_request = false;
   bool hang_in_shutdown = false;
   bool notify_from_outside = false;
+  std::string notify_status;  // --notify-status: sent as STATUS= before readiness
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -294,6 +296,8 @@ Config parse_arguments(int argc, char** argv) {
     } else if (name == "--notify-from-outside") {
       no_value();
       config.notify_from_outside = true;
+    } else if (name == "--notify-status") {
+      config.notify_status = std::string{value};
     } else {
       usage_error("unknown option '" + std::string{arg} + "'");
     }
@@ -794,6 +798,7 @@ int main(int argc, char** argv) {
   }
   if (config.fork_holding_ready_fd) fork_ready_fd_holder();
   if (config.notify_from_outside) notify_from_outside(notify_socket_at_start);
+  if (!config.notify_status.empty()) procfix::notify_status(config.notify_status);
 
   // Stop signals stay blocked in every thread but the io thread, which unblocks them while it
   // runs the io loop: delivery then always interrupts epoll_wait, where Asio's handler runs at

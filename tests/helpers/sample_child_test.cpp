@@ -254,6 +254,8 @@ TEST(SampleChildUsage, HelpDocumentsEverySwitch) {
                              "--malformed-json",
                              "--no-address",
                              "--oversized-message=",
+                             "--notify-from-outside",
+                             "--notify-status=",
                              "--ready-line=",
                              "--leak-grandchild=",
                              "--ignore-sigterm",
