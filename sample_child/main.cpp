@@ -119,6 +119,8 @@ Misbehaviour after readiness:
   --notify-from-outside      before readiness, a daemonised grandchild (no longer in this
                              server's process tree) sends READY=1 to NOTIFY_SOCKET; sample_child
                              goes on once it has sent (tests that the fixture ignores it)
+  --leave-zombie             before readiness, fork a child that exits at once and is never
+                             reaped (it is a zombie when the server is ready)
   --notify-status=TEXT       before readiness, sends STATUS=TEXT to NOTIFY_SOCKET (if set)
   --hang-in-shutdown         on a stop signal, hang past the shutdown deadline and stay hung until
                              SIGKILL (a second signal does not end it either)
@@ -153,7 +155,9 @@ struct Config {
   bool abort_mid_request = false;
   bool hang_in_shutdown = false;
   bool notify_from_outside = false;
-  std::string notify_status;  // --notify-status: sent as STATUS= before readiness
+  std::string notify_status;
+  bool leave_zombie =
+      false;  // --leave-zombie  // --notify-status: sent as STATUS= before readiness
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -296,6 +300,9 @@ Config parse_arguments(int argc, char** argv) {
     } else if (name == "--notify-from-outside") {
       no_value();
       config.notify_from_outside = true;
+    } else if (name == "--leave-zombie") {
+      no_value();
+      config.leave_zombie = true;
     } else if (name == "--notify-status") {
       config.notify_status = std::string{value};
     } else {
@@ -433,6 +440,20 @@ void notify_from_outside(const std::string& notify_socket) {
   char byte;
   (void)!::read(sent[0], &byte, 1);  // returns once the impostor has sent (or died)
   ::close(sent[0]);
+}
+
+// --leave-zombie: a child that has exited and is never reaped. WNOWAIT waits for its exit
+// without reaping it, so it is a zombie from here on.
+void leave_zombie() {
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  if (pid < 0) {
+    std::perror("sample_child: fork");
+    return;
+  }
+  siginfo_t info{};
+  while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
+  }
 }
 
 void leak_grandchild(const std::string& mode) {
@@ -799,6 +820,7 @@ int main(int argc, char** argv) {
   if (config.fork_holding_ready_fd) fork_ready_fd_holder();
   if (config.notify_from_outside) notify_from_outside(notify_socket_at_start);
   if (!config.notify_status.empty()) procfix::notify_status(config.notify_status);
+  if (config.leave_zombie) leave_zombie();
 
   // Stop signals stay blocked in every thread but the io thread, which unblocks them while it
   // runs the io loop: delivery then always interrupts epoll_wait, where Asio's handler runs at

@@ -256,6 +256,7 @@ TEST(SampleChildUsage, HelpDocumentsEverySwitch) {
                              "--oversized-message=",
                              "--notify-from-outside",
                              "--notify-status=",
+                             "--leave-zombie",
                              "--ready-line=",
                              "--leak-grandchild=",
                              "--ignore-sigterm",
