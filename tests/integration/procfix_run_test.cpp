@@ -82,10 +82,12 @@ class RunProcess {
     pid_ = -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
-  std::string all_stderr() {
+  std::string all_stdout() { return read_all(stdout_); }
+  std::string all_stderr() { return read_all(stderr_); }
+  static std::string read_all(int fd) {
     std::string text;
     char buffer[4096];
-    for (ssize_t n; (n = ::read(stderr_, buffer, sizeof buffer)) > 0;) text.append(buffer, n);
+    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) text.append(buffer, n);
     return text;
   }
   pid_t pid() const { return pid_; }
@@ -117,6 +119,62 @@ TEST(ProcfixRun, StopsOnSigterm) {
   ::kill(run.pid(), SIGTERM);
   EXPECT_EQ(json::parse(run.line()).at("ok"), true);
   EXPECT_EQ(run.wait(), 0);
+}
+
+TEST(ProcfixRun, StopsOnSigint) {
+  RunProcess run{{"--", PROCFIX_SAMPLE_CHILD}};
+  ASSERT_FALSE(run.line().empty());
+  ::kill(run.pid(), SIGINT);
+  EXPECT_EQ(json::parse(run.line()).at("ok"), true);
+  EXPECT_EQ(run.wait(), 0);
+}
+
+TEST(ProcfixRun, AServerEndingByItselfIsReportedExitOne) {
+  RunProcess run{{"--", PROCFIX_SAMPLE_CHILD}};
+  const json ready = json::parse(run.line());
+  ::kill(ready.at("pid").get<pid_t>(), SIGTERM);  // behind procfix-run's back
+  const json stopped = json::parse(run.line());
+  EXPECT_EQ(stopped.at("exited_before_stop"), true) << stopped.dump();
+  EXPECT_EQ(stopped.at("ok"), false);
+  EXPECT_EQ(run.wait(), 1);
+}
+
+TEST(ProcfixRun, EveryReadinessModeFromTheCommandLine) {
+  {
+    RunProcess notify{{"--ready=notify:127.0.0.1:1", "--", PROCFIX_SAMPLE_CHILD}};
+    EXPECT_EQ(json::parse(notify.line()).at("address"), "127.0.0.1:1");
+    notify.close_stdin();
+    EXPECT_EQ(notify.wait(), 0);
+  }
+  {
+    RunProcess line{
+        {"--ready=line:listening on (\\S+)", "--", PROCFIX_SAMPLE_CHILD, "--ready-line=stderr"}};
+    const json ready = json::parse(line.line());
+    const procfix::Endpoint endpoint{json{{"address", ready.at("address")}}};
+    EXPECT_EQ(procfix::testing::exchange_line(endpoint, "ping"), "pong");
+    line.close_stdin();
+    EXPECT_EQ(line.wait(), 0);
+  }
+  {
+    RunProcess socket{{"--ready=socket", "--", PROCFIX_SAMPLE_CHILD, "--listen-fds"}};
+    const json ready = json::parse(socket.line());
+    const procfix::Endpoint endpoint{json{{"address", ready.at("address")}}};
+    EXPECT_EQ(procfix::testing::exchange_line(endpoint, "ping"), "pong");
+    socket.close_stdin();
+    EXPECT_EQ(socket.wait(), 0);
+  }
+}
+
+TEST(ProcfixRun, HelpNamesEveryOptionAndExitsZero) {
+  RunProcess help{{"--help"}};
+  const std::string text = help.all_stdout();
+  EXPECT_EQ(help.wait(), 0);
+  for (const char* option :
+       {"--ready=fd", "--ready=notify", "--ready=line:", "--ready=socket",
+        "--ready-timeout=", "--stop-signal=", "--stop-grace=", "--expect-exit=", "--user=",
+        "--cwd=", "--env=", "--log-dir=", "--name="}) {
+    EXPECT_THAT(text, HasSubstr(option));
+  }
 }
 
 TEST(ProcfixRun, StartFailureExitsThreeWithTheReasonOnStderr) {
