@@ -3,9 +3,7 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,47 +11,20 @@
 #include <string>
 #include <vector>
 
-extern char** environ;
+#include "support/command.hpp"
 
 namespace {
 
 using ::testing::HasSubstr;
 
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-Result run_suite(std::vector<std::string> args) {
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error{"pipe2"};
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 2);
+procfix::testing::CommandResult run_suite(std::vector<std::string> args) {
   args.insert(args.begin(), FAILING_STARTS_SUITE);
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  pid_t pid;
-  if (::posix_spawn(&pid, FAILING_STARTS_SUITE, &actions, nullptr, argv.data(), environ) != 0) {
-    throw std::runtime_error{"posix_spawn"};
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out[1]);
-  Result result;
-  char buffer[4096];
-  for (ssize_t n; (n = ::read(out[0], buffer, sizeof buffer)) > 0;) result.output.append(buffer, n);
-  ::close(out[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return procfix::testing::run_command(args);
 }
 
 TEST(GtestScopes, AStartFailureInEveryScopeFailsEachTestWithTheReason) {
-  const Result result = run_suite({});
-  EXPECT_EQ(result.exit_code, 1) << result.output;
+  const procfix::testing::CommandResult result = run_suite({});
+  EXPECT_EQ(result.status, 1) << result.output;
   for (const char* test : {"GlobalScope.UsesTheServer", "SuiteScope.FirstTest",
                            "SuiteScope.SecondTest", "TestScope.UsesTheServer"}) {
     EXPECT_THAT(result.output, HasSubstr(std::string{"[  FAILED  ] "} + test)) << result.output;
@@ -72,8 +43,8 @@ TEST(GtestScopesDeathTest, ListingTestsSpawnsNothing) {
   EXPECT_EXIT(
       {
         ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-        const Result listing = run_suite({"--gtest_list_tests"});
-        if (listing.exit_code != 0 || listing.output.find("UsesTheServer") == std::string::npos) {
+        const procfix::testing::CommandResult listing = run_suite({"--gtest_list_tests"});
+        if (listing.status != 0 || listing.output.find("UsesTheServer") == std::string::npos) {
           std::fprintf(stderr, "listing failed: %s\n", listing.output.c_str());
           std::_Exit(2);
         }
