@@ -34,6 +34,13 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr const char* kSampleChild = PROCFIX_SAMPLE_CHILD;
+
+// Every row runs sample_child with one request worker, its lightest form: the floor is as low as
+// it gets, so procfix's own costs weigh the most in the ratios.
+std::vector<std::string> child_args(std::vector<std::string> args = {}) {
+  args.insert(args.begin(), "--threads=1");
+  return args;
+}
 constexpr int kWaitDelayMs = 1000;  // how long the child delays readiness in the wait rows
 constexpr int kSuiteCycles = 20;    // start + ping + stop cycles in one example suite
 
@@ -158,7 +165,7 @@ void use_launcher(Launch launch) {
 ServerOptions sample_options(std::vector<std::string> args = {},
                              std::chrono::milliseconds ready_timeout = 30s) {
   return {.executable = kSampleChild,
-          .args = std::move(args),
+          .args = child_args(std::move(args)),
           .ready_timeout = ready_timeout,
           .stop_grace = 5s};
 }
@@ -188,7 +195,7 @@ std::size_t children_left() {
 Command listening_command(std::uint16_t port, int start_delay_ms = -1) {
   std::vector<std::string> args{"--listen=127.0.0.1:" + std::to_string(port)};
   if (start_delay_ms >= 0) args.push_back("--start-delay=" + std::to_string(start_delay_ms));
-  return Command{kSampleChild, std::move(args), false};
+  return Command{kSampleChild, child_args(std::move(args)), false};
 }
 
 double since(std::int64_t from, std::int64_t to) {
@@ -244,7 +251,7 @@ void interleaved(benchmark::State& state, const std::string& group,
 // 1, 3, 6, 7: one server, start → ready → stop.
 
 Metrics raw_cycle(SpawnMethod method) {
-  static const Command command{kSampleChild, {}, true};
+  static const Command command{kSampleChild, child_args(), true};
   const std::int64_t t0 = monotonic_ns();
   const RawPipe pipe = make_raw_pipe();
   Fd read_end{pipe.read};
@@ -469,7 +476,7 @@ WaitSample start_and_wait(WaitStrategy strategy, int delay_ms, pid_t supervisor)
   const std::vector<std::string> delay_args{"--start-delay=" + std::to_string(delay_ms)};
   const bool polling = strategy == WaitStrategy::poll_100ms || strategy == WaitStrategy::poll_10ms;
   const std::uint16_t port = polling ? pick_free_port() : 0;
-  const Command raw_command{kSampleChild, delay_args, true};
+  const Command raw_command{kSampleChild, child_args(delay_args), true};
   const Command polling_command = listening_command(port, delay_ms);
   const ServerOptions options = sample_options(delay_args);
   const bool windowed = delay_ms * std::int64_t{1'000'000} > kWindowEndNs;
@@ -559,7 +566,7 @@ void wait_cost(benchmark::State& state, WaitStrategy strategy, const std::string
 // all), against posix_spawn all / epoll all / kill all / waitpid all.
 
 Metrics many_raw(int count) {
-  static const Command command{kSampleChild, {}, true};
+  static const Command command{kSampleChild, child_args(), true};
   const auto n = static_cast<std::size_t>(count);
   const int fds_before = open_fd_count();
   const std::int64_t t0 = monotonic_ns();
@@ -658,7 +665,7 @@ enum class SuiteStrategy { raw, procfix_supervised, procfix_in_process, poll_100
 void suite_cycle(SuiteStrategy strategy) {
   switch (strategy) {
     case SuiteStrategy::raw: {
-      static const Command command{kSampleChild, {}, true};
+      static const Command command{kSampleChild, child_args(), true};
       const RawPipe pipe = make_raw_pipe();
       Fd read_end{pipe.read};
       Fd write_end{pipe.write};
@@ -788,7 +795,7 @@ int cold_start_probe(const char* mode) {
     std::int64_t t0 = 0;
     std::int64_t t1 = 0;
     if (which == "raw") {
-      const Command command{kSampleChild, {}, true};
+      const Command command{kSampleChild, child_args(), true};
       t0 = monotonic_ns();
       const RawPipe pipe = make_raw_pipe();
       Fd read_end{pipe.read};

@@ -1,8 +1,9 @@
 // sample_child: a small real TCP line server built on procfix::helpers, used by the test suites.
 // Protocol and switches: see kUsage below and sample_child/README.md.
 //
-// Start-up is kept cheap (it is started thousands of times): no thread before readiness; the one
-// io thread is started by the WorkerGroup right after notify_ready().
+// Start-up is kept cheap (it is started thousands of times): no thread before readiness; the
+// request workers (the threads running the io loop) are started by the WorkerGroup right after
+// notify_ready().
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -23,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <memory>
@@ -34,11 +37,13 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
@@ -77,6 +82,7 @@ Server:
   --listen-fds               socket activation: if LISTEN_FDS=1 and LISTEN_PID is this pid, use
                              fd 3 as the bound, listening socket instead of binding
   --shutdown-deadline=MS     drain limit after a stop signal (default 5000)
+  --threads=N                request workers: threads running the io loop (default 2, 1..64)
   --help                     print this text and exit 0
 
 Diagnostics (extra fields in the ready message):
@@ -131,6 +137,7 @@ struct Config {
   std::string listen = "127.0.0.1:0";
   bool listen_fds = false;
   std::chrono::milliseconds shutdown_deadline{5000};
+  int threads = 2;  // --threads: the pool of request workers
   bool report_fds = false;
   bool report_signals = false;
   std::vector<std::string> report_env;
@@ -217,6 +224,8 @@ Config parse_arguments(int argc, char** argv) {
     } else if (name == "--listen-fds") {
       no_value();
       config.listen_fds = true;
+    } else if (name == "--threads") {
+      config.threads = static_cast<int>(parse_number(name, value, 1, 64));
     } else if (name == "--shutdown-deadline") {
       need_value();
       config.shutdown_deadline = std::chrono::milliseconds{parse_number(name, value, 0, kMaxMs)};
@@ -530,14 +539,22 @@ std::optional<int> take_activated_socket() {
 
 class Server;
 
-// One client connection; all its handlers run on the single io thread.
+// One client connection. Its socket and timer live on a strand of their own, so its handlers
+// never run concurrently, while the pool of request workers serves other connections.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(Server& server, tcp::socket socket)
       : server_{server}, socket_{std::move(socket)}, timer_{socket_.get_executor()} {}
 
   void start() { read_next(); }
-  bool busy() const { return busy_; }
+  asio::any_io_executor executor() { return socket_.get_executor(); }
+  // From any thread, once draining: closes the connection unless a request is in flight (that
+  // one closes after its reply, in read_next()).
+  void close_if_idle() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) self->close();
+    });
+  }
   void close() {
     boost::system::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
@@ -567,13 +584,12 @@ class Server {
 
   void start() { accept_next(); }
 
-  bool draining() const { return draining_; }
+  bool draining() const { return draining_.load(); }
   const Config& config() const { return config_; }
 
-  // Called on the io thread once stop is requested.
+  // Called on the acceptor's strand once stop is requested.
   void begin_shutdown() {
-    if (draining_) return;
-    draining_ = true;
+    if (draining_.exchange(true)) return;
     boost::system::error_code ignored;
     acceptor_.close(ignored);  // from now on connect() is refused
     try {
@@ -581,42 +597,56 @@ class Server {
     } catch (const std::exception& e) {
       std::cerr << "sample_child: " << e.what() << '\n';
     }
-    for (const auto& connection : std::set<std::shared_ptr<Connection>>{connections_}) {
-      if (!connection->busy()) connection->close();
-    }
+    std::lock_guard lock{mutex_};
+    for (const auto& connection : connections_) connection->close_if_idle();
     stop_when_drained();
   }
 
+  // From a connection's strand, when it has closed.
   void remove(const std::shared_ptr<Connection>& connection) {
+    std::lock_guard lock{mutex_};
     connections_.erase(connection);
     if (draining_) stop_when_drained();
   }
 
+  // The acceptor's strand: accepting and the start of the shutdown never overlap.
+  asio::strand<asio::io_context::executor_type>& strand() { return strand_; }
+
  private:
   void accept_next() {
-    acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
-      if (ec) {
-        if (ec == asio::error::operation_aborted || draining_) return;
-        std::cerr << "sample_child: accept failed: " << ec.message() << '\n';
-      } else {
-        ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);  // Asio does not set it
-        auto connection = std::make_shared<Connection>(*this, std::move(socket));
-        connections_.insert(connection);
-        connection->start();
-      }
-      accept_next();
-    });
+    // Each connection gets a strand of its own; this handler runs on the acceptor's strand.
+    acceptor_.async_accept(
+        asio::make_strand(io_),
+        asio::bind_executor(
+            strand_, [this](const boost::system::error_code& ec, tcp::socket socket) {
+              if (ec) {
+                if (ec == asio::error::operation_aborted || draining_) return;
+                std::cerr << "sample_child: accept failed: " << ec.message() << '\n';
+              } else {
+                ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);  // Asio does not set it
+                auto connection = std::make_shared<Connection>(*this, std::move(socket));
+                {
+                  std::lock_guard lock{mutex_};
+                  connections_.insert(connection);
+                }
+                asio::post(connection->executor(), [connection] { connection->start(); });
+              }
+              accept_next();
+            }));
   }
 
+  // With mutex_ held.
   void stop_when_drained() {
-    if (connections_.empty()) io_.stop();  // ends the io worker, which ends the group
+    if (connections_.empty()) io_.stop();  // ends every request worker, which ends the group
   }
 
   asio::io_context& io_;
   tcp::acceptor acceptor_;
   const Config& config_;
-  std::set<std::shared_ptr<Connection>> connections_;
-  bool draining_ = false;
+  asio::strand<asio::io_context::executor_type> strand_{asio::make_strand(io_)};
+  std::mutex mutex_;
+  std::set<std::shared_ptr<Connection>> connections_;  // guarded by mutex_
+  std::atomic<bool> draining_{false};
 };
 
 void Connection::read_next() {
@@ -822,17 +852,18 @@ int main(int argc, char** argv) {
   if (!config.notify_status.empty()) procfix::notify_status(config.notify_status);
   if (config.leave_zombie) leave_zombie();
 
-  // Stop signals stay blocked in every thread but the io thread, which unblocks them while it
-  // runs the io loop: delivery then always interrupts epoll_wait, where Asio's handler runs at
-  // once. (A signal that lands on a thread busy elsewhere can be held back indefinitely under
-  // ThreadSanitizer, which defers signals until the thread's next intercepted call.) Signals
-  // that arrive before the io thread starts stay pending and are not lost.
+  // Stop signals stay blocked in every thread but the last request worker, which unblocks them
+  // while it runs the io loop, idle in epoll_wait or in Asio's wait for work: a delivery
+  // interrupts either at once, and Asio's handler runs. (A signal that lands on a thread busy
+  // elsewhere can be held back indefinitely under ThreadSanitizer, which defers signals until the
+  // thread's next intercepted call.) Signals that arrive before the workers start stay pending and
+  // are not lost.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   for (int sig : {SIGINT, SIGTERM, SIGQUIT}) sigaddset(&stop_signals, sig);
   ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  asio::io_context io{1};
+  asio::io_context io{config.threads};
   procfix::StopOnSignalsOptions signal_options{.force_exit_on_second_signal =
                                                    !config.hang_in_shutdown};
   if (config.ignore_sigterm) {
@@ -840,7 +871,7 @@ int main(int argc, char** argv) {
     signal_options.signals = {SIGINT, SIGQUIT};
   }
   procfix::StopOnSignals stop{io, signal_options};
-  // Runs on the io thread when the first stop signal is handled.
+  // Runs on a request worker when the first stop signal is handled.
   std::stop_callback on_signal{stop.token(), [&stop, &config] {
                                  if (stop.signal() != SIGTERM) return;
                                  if (config.abort_on_sigterm) std::abort();
@@ -885,11 +916,22 @@ int main(int argc, char** argv) {
     });
   }
 
-  group.run("io", [&io, &server, &stop_signals](std::stop_token token) {
-    std::stop_callback shutdown{token, [&] { asio::post(io, [&] { server.begin_shutdown(); }); }};
-    ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
-    io.run();
-  });
+  // The pool of request workers: each runs the io loop. Stop signals are unblocked only in the
+  // last one started, once it runs the loop (see above): no signal can stop the group before
+  // every worker was started, and Asio's handler runs at once.
+  for (int i = 0; i < config.threads; ++i) {
+    group.run("io-" + std::to_string(i + 1),
+              [&io, &server, &stop_signals, i, last = config.threads - 1](std::stop_token token) {
+                std::optional<std::stop_callback<std::function<void()>>> shutdown;
+                if (i == 0) {
+                  shutdown.emplace(token, [&] {
+                    asio::post(server.strand(), [&] { server.begin_shutdown(); });
+                  });
+                }
+                if (i == last) ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
+                io.run();
+              });
+  }
   const procfix::GroupResult result = group.wait();
   if (result.ok()) return 0;
   std::cerr << "sample_child: " << result.describe() << '\n';

@@ -148,7 +148,8 @@ TEST(SampleChildDrain, OverrunningTheShutdownDeadlineExitsOneNamingTheWorker) {
   const int status = child.wait();
   EXPECT_TRUE(exited_with(status, 1)) << describe_status(status);
   EXPECT_THAT(child.read_stderr_to_eof(),
-              HasSubstr("shutdown deadline of 100 ms passed with 1 worker still running: 'io'"));
+              HasSubstr("shutdown deadline of 100 ms passed with 2 workers still running: "
+                        "'io-1', 'io-2'"));
 }
 
 // ---- The ready message and diagnostics ------------------------------------------------------
@@ -238,6 +239,7 @@ TEST(SampleChildUsage, HelpDocumentsEverySwitch) {
                              "--ipv6",
                              "--listen-fds",
                              "--shutdown-deadline=",
+                             "--threads=",
                              "--report-fds",
                              "--report-signals",
                              "--report-env=",
