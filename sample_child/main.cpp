@@ -25,7 +25,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <functional>
 #include <future>
 #include <iostream>
 #include <memory>
@@ -162,9 +161,8 @@ struct Config {
   bool abort_mid_request = false;
   bool hang_in_shutdown = false;
   bool notify_from_outside = false;
-  std::string notify_status;
-  bool leave_zombie =
-      false;  // --leave-zombie  // --notify-status: sent as STATUS= before readiness
+  std::string notify_status;  // --notify-status: sent as STATUS= before readiness
+  bool leave_zombie = false;  // --leave-zombie
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -919,16 +917,12 @@ int main(int argc, char** argv) {
   // The pool of request workers: each runs the io loop. Stop signals are unblocked only in the
   // last one started, once it runs the loop (see above): no signal can stop the group before
   // every worker was started, and Asio's handler runs at once.
+  std::stop_callback shutdown{
+      group.token(), [&] { asio::post(server.strand(), [&] { server.begin_shutdown(); }); }};
   for (int i = 0; i < config.threads; ++i) {
     group.run("io-" + std::to_string(i + 1),
-              [&io, &server, &stop_signals, i, last = config.threads - 1](std::stop_token token) {
-                std::optional<std::stop_callback<std::function<void()>>> shutdown;
-                if (i == 0) {
-                  shutdown.emplace(token, [&] {
-                    asio::post(server.strand(), [&] { server.begin_shutdown(); });
-                  });
-                }
-                if (i == last) ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
+              [&io, &stop_signals, unblock = i == config.threads - 1] {
+                if (unblock) ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
                 io.run();
               });
   }

@@ -113,20 +113,14 @@ TEST(ProcfixRun, PrintsTheEndpointServesAndStopsCleanlyOnStdinEof) {
   EXPECT_EQ(run.wait(), 0);
 }
 
-TEST(ProcfixRun, StopsOnSigterm) {
-  RunProcess run{{"--", PROCFIX_SAMPLE_CHILD}};
-  ASSERT_FALSE(run.line().empty());
-  ::kill(run.pid(), SIGTERM);
-  EXPECT_EQ(json::parse(run.line()).at("ok"), true);
-  EXPECT_EQ(run.wait(), 0);
-}
-
-TEST(ProcfixRun, StopsOnSigint) {
-  RunProcess run{{"--", PROCFIX_SAMPLE_CHILD}};
-  ASSERT_FALSE(run.line().empty());
-  ::kill(run.pid(), SIGINT);
-  EXPECT_EQ(json::parse(run.line()).at("ok"), true);
-  EXPECT_EQ(run.wait(), 0);
+TEST(ProcfixRun, StopsOnSigtermAndSigint) {
+  for (const int signal : {SIGTERM, SIGINT}) {
+    RunProcess run{{"--", PROCFIX_SAMPLE_CHILD}};
+    ASSERT_FALSE(run.line().empty());
+    ::kill(run.pid(), signal);
+    EXPECT_EQ(json::parse(run.line()).at("ok"), true) << "signal " << signal;
+    EXPECT_EQ(run.wait(), 0) << "signal " << signal;
+  }
 }
 
 TEST(ProcfixRun, AServerEndingByItselfIsReportedExitOne) {

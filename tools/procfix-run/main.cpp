@@ -194,7 +194,6 @@ std::string option_names(std::string message) {
       {".readiness socket_activation", "--ready=socket"},
       {".user", "--user"},
       {".env", "--env"},
-      {".executable", "the server"},
   };
   for (const auto& [field, option] : kNames) {
     if (const std::size_t at = message.find(field); at != std::string::npos) {
