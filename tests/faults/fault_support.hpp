@@ -1,0 +1,67 @@
+// Test support for the fault matrix: adversarial children and "is anything left?" checks.
+#pragma once
+
+#include <dirent.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace procfix::testing {
+
+// The path of the adversarial child built from tests/faults/children/<name>.cpp.
+inline std::string fault_child(const std::string& name) {
+  return std::string{PROCFIX_FAULT_CHILD_DIR} + "/" + name;
+}
+
+// A string unique to this call, to put on an adversarial child's command line (or in its
+// environment) so that its survivors can be found anywhere on the machine.
+inline std::string unique_token(const std::string& prefix = "procfix-fault") {
+  static std::mt19937_64 random{std::random_device{}()};
+  return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(random());
+}
+
+// Every live (non-zombie) process whose command line or environment contains `token`.
+inline std::vector<pid_t> processes_with(const std::string& token) {
+  std::vector<pid_t> found;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return found;
+  while (dirent* entry = ::readdir(proc)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    const std::string dir = std::string{"/proc/"} + entry->d_name;
+    std::ifstream stat_file{dir + "/stat"};
+    const std::string stat{std::istreambuf_iterator<char>{stat_file}, {}};
+    const std::size_t close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z') continue;
+    for (const char* part : {"/cmdline", "/environ"}) {
+      std::ifstream file{dir + part};
+      const std::string text{std::istreambuf_iterator<char>{file}, {}};
+      if (text.find(token) != std::string::npos) {
+        found.push_back(static_cast<pid_t>(std::stol(entry->d_name)));
+        break;
+      }
+    }
+  }
+  ::closedir(proc);
+  return found;
+}
+
+// Looks for survivors carrying `token` repeatedly for `watch` (a process that lives only
+// microseconds, such as a link of a fork chain, is seen by a scan only rarely). Returns the first
+// ones found, or an empty vector if none appeared during the whole watch.
+inline std::vector<pid_t> survivors_with(const std::string& token,
+                                         std::chrono::milliseconds watch =
+                                             std::chrono::milliseconds{500}) {
+  const auto end = std::chrono::steady_clock::now() + watch;
+  do {
+    if (auto found = processes_with(token); !found.empty()) return found;
+  } while (std::chrono::steady_clock::now() < end);
+  return {};
+}
+
+}  // namespace procfix::testing
