@@ -54,9 +54,8 @@ inline std::vector<pid_t> processes_with(const std::string& token) {
 // Looks for survivors carrying `token` repeatedly for `watch` (a process that lives only
 // microseconds, such as a link of a fork chain, is seen by a scan only rarely). Returns the first
 // ones found, or an empty vector if none appeared during the whole watch.
-inline std::vector<pid_t> survivors_with(const std::string& token,
-                                         std::chrono::milliseconds watch =
-                                             std::chrono::milliseconds{500}) {
+inline std::vector<pid_t> survivors_with(
+    const std::string& token, std::chrono::milliseconds watch = std::chrono::milliseconds{500}) {
   const auto end = std::chrono::steady_clock::now() + watch;
   do {
     if (auto found = processes_with(token); !found.empty()) return found;
