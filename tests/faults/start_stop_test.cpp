@@ -1,0 +1,180 @@
+// The fault matrix: options, starts and stops driven into their corners through the public API.
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "faults/fault_support.hpp"
+#include "procfix/fixtures/server.hpp"
+#include "support/sample_child.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using procfix::Readiness;
+using procfix::Server;
+using procfix::ServerOptions;
+using procfix::StartError;
+using procfix::testing::fault_child;
+using ::testing::HasSubstr;
+
+// Issue 13 item 20: a server that announces readiness 5 ms before it installs its SIGTERM
+// handler, stopped at once, is stopped cleanly: the stop waits (bounded) until the signal is
+// handled instead of killing it by the default action.
+TEST(FaultStop, ServerReadyBeforeItsHandlerIsStoppedCleanlyAtOnce) {
+  for (int i = 0; i < 20; ++i) {
+    Server server{
+        {.executable = fault_child("late_handler"), .ready_timeout = 60s, .stop_grace = 10s}};
+    const procfix::StopReport report = server.stop();
+    EXPECT_TRUE(report.ok()) << "stop " << i << ": " << report.describe();
+  }
+}
+
+// Issue 13 item 20: the same for a socket-activated server, "ready" at exec.
+TEST(FaultStop, SocketActivatedServerStoppedAtOnceIsStoppedCleanly) {
+  for (int i = 0; i < 20; ++i) {
+    Server server{procfix::testing::sample_child({"--listen-fds"}, Readiness::socket_activation())};
+    const procfix::StopReport report = server.stop();
+    EXPECT_TRUE(report.ok()) << "stop " << i << ": " << report.describe();
+  }
+}
+
+// Issue 13 item 20: when death by the stop signal is the expected ending there is nothing to wait
+// for: a server without a handler is stopped by the signal at once.
+TEST(FaultStop, NoWaitForAHandlerWhenDeathByTheSignalIsExpected) {
+  Server server{{.executable = "sleep",
+                 .args = {"1000"},
+                 .stop_grace = 60s,
+                 .expected_exit = procfix::ExpectedExit::signal(SIGTERM),
+                 .readiness = Readiness::socket_activation()}};
+  const procfix::StopReport report = server.stop();
+  EXPECT_TRUE(report.ok()) << report.describe();
+  EXPECT_LT(report.stop_duration, 30s);  // a hang catcher only
+}
+
+// Issue 13 item 21: a failed start (deadline) gets the stop signal first, so the server can
+// remove its lock files; SIGKILL only if it does not end.
+TEST(FaultStart, AFailedStartSendsTheStopSignalBeforeSigkill) {
+  const std::filesystem::path lock =
+      std::filesystem::temp_directory_path() / (procfix::testing::unique_token() + ".lock");
+  const StartError e = procfix::testing::start_failure({
+      .executable = fault_child("lock_file_server"),
+      .args = {"--lock=" + lock.string()},
+      .ready_timeout = 300ms,
+  });
+  EXPECT_EQ(e.reason(), StartError::Reason::ready_timeout);
+  EXPECT_THAT(e.what(), HasSubstr("it has been stopped with SIGTERM"));
+  EXPECT_FALSE(std::filesystem::exists(lock)) << "the server was not allowed to clean up";
+  std::filesystem::remove(lock);
+}
+
+// Issue 13 item 21: one that ignores the stop signal is killed after a short grace.
+TEST(FaultStart, AFailedStartKillsAServerIgnoringTheStopSignalAfterAShortGrace) {
+  const StartError e =
+      procfix::testing::start_failure({.executable = PROCFIX_SAMPLE_CHILD,
+                                       .args = {"--never-ready", "--ignore-sigterm"},
+                                       .ready_timeout = 200ms,
+                                       .stop_grace = 100ms});
+  EXPECT_THAT(e.what(), HasSubstr("did not end within 100 ms of SIGTERM and has been killed"));
+}
+
+// Issue 13 item 22: a socket-activated server that dies while the start is still waiting (here
+// for another server) fails the start instead of counting as started.
+TEST(FaultStart, SocketActivatedServerThatDiesBeforeTheStartReturnsFailsIt) {
+  std::vector<ServerOptions> options{
+      procfix::testing::sample_child({"--start-delay=300"}),
+      {.executable = "sh",
+       .args = {"-c", "exit 3"},
+       .name = "dies-at-once",
+       .readiness = Readiness::socket_activation()},
+  };
+  try {
+    std::vector<Server> servers = procfix::start_servers(std::move(options));
+    ADD_FAILURE() << "the start succeeded although a server had died";
+  } catch (const StartError& e) {
+    EXPECT_EQ(e.server(), "dies-at-once");
+    EXPECT_EQ(e.reason(), StartError::Reason::exited_before_ready);
+    // Seen by the mode's first look or after the others were ready: either way, before the start
+    // returned.
+    EXPECT_THAT(e.what(), HasSubstr("server 'dies-at-once'"));
+    EXPECT_THAT(e.what(), HasSubstr("exited with status 3"));
+  }
+}
+
+// Issue 13 item 12: milliseconds::max() is "no limit", never an overflow into the past.
+TEST(FaultOptions, MaximalDurationsMeanNoLimit) {
+  Server server{{.executable = PROCFIX_SAMPLE_CHILD,
+                 .ready_timeout = std::chrono::milliseconds::max(),
+                 .stop_grace = std::chrono::milliseconds::max()}};
+  const procfix::StopReport report = server.stop();
+  EXPECT_TRUE(report.ok()) << report.describe();
+  EXPECT_FALSE(report.needed_kill);
+}
+
+// Issue 13 item 12: a ready_timeout far beyond what nanoseconds hold still waits for readiness.
+TEST(FaultOptions, HugeReadyTimeoutDoesNotTimeOutAtOnce) {
+  Server server{{.executable = PROCFIX_SAMPLE_CHILD,
+                 .args = {"--start-delay=50"},
+                 .ready_timeout = std::chrono::hours{24 * 365 * 1000}}};
+  EXPECT_TRUE(server.endpoint().has_address());
+}
+
+// Issue 13 item 14: NUL bytes are rejected, naming the field, before anything is spawned.
+TEST(FaultOptions, NulBytesAreRejectedNamingTheField) {
+  using namespace std::string_literals;
+  auto rejected = [](ServerOptions options) -> std::string {
+    try {
+      Server server{std::move(options)};
+    } catch (const procfix::OptionsError& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  EXPECT_THAT(rejected({.executable = PROCFIX_SAMPLE_CHILD, .args = {"--ok", "bad\0tail"s}}),
+              HasSubstr(".args[1] contains a NUL byte at offset 3"));
+  EXPECT_THAT(rejected({.executable = std::string{PROCFIX_SAMPLE_CHILD} + "\0x"s}),
+              HasSubstr(".executable contains a NUL byte"));
+  EXPECT_THAT(rejected({.executable = PROCFIX_SAMPLE_CHILD, .env = {{"KEY", "va\0lue"s}}}),
+              HasSubstr(".env[\"KEY\"] contains a NUL byte at offset 2"));
+  EXPECT_THAT(rejected({.executable = PROCFIX_SAMPLE_CHILD, .env = {{"K\0EY"s, "value"}}}),
+              HasSubstr(".env key 'K...' contains a NUL byte at offset 1"));
+  EXPECT_THAT(rejected({.executable = PROCFIX_SAMPLE_CHILD, .working_directory = "/tmp\0x"s}),
+              HasSubstr(".working_directory contains a NUL byte"));
+}
+
+// Issue 13 item 13 (test side): a relative executable resolves against the test process's
+// working directory at the start, whatever the server's working directory is.
+TEST(FaultStart, RelativeExecutableResolvesAgainstTheTestsDirectoryAtTheStart) {
+  const std::filesystem::path saved = std::filesystem::current_path();
+  const std::filesystem::path sample{PROCFIX_SAMPLE_CHILD};
+  std::filesystem::current_path(sample.parent_path());
+  {
+    Server server{{.executable = "./" + sample.filename().string(), .working_directory = "/"}};
+    EXPECT_TRUE(server.endpoint().has_address());
+  }
+  std::filesystem::current_path(saved);
+}
+
+// Issue 13 item 15: running out of fds is a StartError naming the server and EMFILE.
+TEST(FaultStart, RunningOutOfFdsIsAStartErrorNamingTheServer) {
+  Server warm{procfix::testing::sample_child()};  // the supervisor and the pump exist already
+  std::vector<int> hoard;
+  for (int fd; (fd = ::dup(0)) >= 0;) hoard.push_back(fd);
+  std::string what = "started";
+  try {
+    Server server{{.executable = PROCFIX_SAMPLE_CHILD, .name = "starved"}};
+  } catch (const StartError& e) {
+    what = e.what();
+  } catch (const std::exception& e) {
+    what = std::string{"not a StartError: "} + e.what();
+  }
+  for (int fd : hoard) ::close(fd);
+  EXPECT_THAT(what, HasSubstr("server 'starved' failed to start"));
+  EXPECT_THAT(what, HasSubstr("EMFILE"));
+}
+
+}  // namespace
