@@ -161,6 +161,43 @@ TEST(FaultLauncher, NeededKillWhileSupervisorIsStoppedIsRealAndBounded) {
   EXPECT_THAT(report.describe(), HasSubstr("(it is stopped)"));
 }
 
+// Issue 13 item 9: a start that hit its deadline before the spawn reply arrived said
+// "(pid -1) ... it has been killed" while the child still ran.
+TEST(FaultLauncher, StartDeadlineBeforeTheSpawnReplyNeverClaimsAKill) {
+  {
+    Server warm_up{procfix::testing::sample_child()};
+    ASSERT_TRUE(warm_up.stop().ok());
+  }
+  const pid_t supervisor = supervisor_pid();
+  ASSERT_GT(supervisor, 0);
+  const std::string token = procfix::testing::unique_token();
+  ServerOptions options =
+      procfix::testing::sample_child({"--extra-json={\"token\":\"" + token + "\"}"});
+  options.ready_timeout = 100ms;
+  std::string message;
+  {
+    stop_process(supervisor);
+    ContinueGuard guard{supervisor, 20s};
+    message = procfix::testing::start_failure(options).what();
+  }  // continued: it reads the request now, spawns the server and kills it at once
+  EXPECT_THAT(message, HasSubstr("was not ready within its ready_timeout"));
+  EXPECT_THAT(message, Not(HasSubstr("it has been killed")));
+  EXPECT_THAT(message, Not(HasSubstr("pid -1")));
+  EXPECT_THAT(message, HasSubstr("procfix-supervisor (pid " + std::to_string(supervisor) +
+                                 ") did not answer the spawn request within 1000 ms more (it is "
+                                 "stopped), so its pid is unknown"));
+  // The supervisor handles requests in order: once the next server has started and stopped, the
+  // late one has been spawned and killed (SIGKILL: it ends at once; the wait only bounds a hang).
+  Server next{procfix::testing::sample_child()};
+  EXPECT_TRUE(next.stop().ok());
+  for (pid_t pid : procfix::testing::processes_with(token)) {
+    UniqueFd pidfd{static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))};
+    if (pidfd) {
+      EXPECT_TRUE(readable_within(pidfd.get(), 10s)) << "pid " << pid << " still runs";
+    }
+  }
+}
+
 // Issue 13 item 18: after the supervisor was SIGKILLed the next start failed ("sendmsg: Broken
 // pipe") and stopping the orphaned servers threw std::system_error.
 TEST(FaultLauncher, DeadSupervisorIsReportedOncePerServerAndReplaced) {
@@ -253,10 +290,23 @@ TEST(FaultLauncher, FdExhaustionIsALaunchErrorSayingTooManyOpenFiles) {
   } catch (const std::exception& e) {
     message = e.what();
   }
+  std::string start_message;
+  bool start_error = false;
+  try {
+    Server server{procfix::testing::sample_child()};
+  } catch (const procfix::StartError& e) {
+    start_error = true;
+    start_message = e.what();
+  } catch (const std::exception& e) {
+    start_message = e.what();
+  }
   filler.clear();
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
   EXPECT_TRUE(launch_error) << message;
   EXPECT_THAT(message, HasSubstr("too many open files (EMFILE)"));
+  EXPECT_TRUE(start_error) << start_message;
+  EXPECT_THAT(start_message, HasSubstr("server 'sample_child' failed to start"));
+  EXPECT_THAT(start_message, HasSubstr("too many open files (EMFILE)"));
 }
 
 // Issue 13 item 15: a spawn request over 192 KiB threw std::system_error from Server's
