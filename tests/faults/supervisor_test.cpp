@@ -213,17 +213,23 @@ TEST(FaultSupervisor, ServerGetsTheCurrentDirectoryAndUmask) {
   std::filesystem::create_directory(dir / "sub");
   ASSERT_EQ(::chdir(dir.c_str()), 0);
   const mode_t old_mask = ::umask(077);
-  {
-    Server plain{child("supervisor_cwd")};
-    EXPECT_EQ(plain.endpoint().message().at("cwd").get<std::string>(), dir.string());
-    EXPECT_EQ(plain.endpoint().message().at("umask").get<int>(), 077);
-    ServerOptions relative = child("supervisor_cwd");
-    relative.working_directory = "sub";
-    Server in_sub{relative};
-    EXPECT_EQ(in_sub.endpoint().message().at("cwd").get<std::string>(), (dir / "sub").string());
-  }
-  ::umask(old_mask);
-  ASSERT_EQ(::chdir(old_cwd.c_str()), 0);
+  struct Restore {  // also when a start throws
+    const std::string& cwd;
+    mode_t mask;
+    ~Restore() {
+      ::umask(mask);
+      if (::chdir(cwd.c_str()) != 0) std::abort();
+    }
+  } restore{old_cwd, old_mask};
+  Server plain{child("supervisor_cwd")};
+  EXPECT_EQ(plain.endpoint().message().at("cwd").get<std::string>(), dir.string());
+  EXPECT_EQ(plain.endpoint().message().at("umask").get<int>(), 077);
+  ServerOptions relative = child("supervisor_cwd");
+  relative.working_directory = "sub";
+  Server in_sub{relative};
+  EXPECT_EQ(in_sub.endpoint().message().at("cwd").get<std::string>(), (dir / "sub").string());
+  (void)plain.stop();
+  (void)in_sub.stop();
   std::filesystem::remove_all(dir);
 }
 
