@@ -324,7 +324,7 @@ TEST(FaultLauncher, OversizedRequestIsAStartErrorNamingTheServer) {
     FAIL() << "started";
   } catch (const procfix::StartError& e) {
     EXPECT_THAT(e.what(), HasSubstr("server 'oversized'"));
-    EXPECT_THAT(e.what(), HasSubstr("is over 196608 bytes"));
+    EXPECT_THAT(e.what(), HasSubstr("over the limit of 196608"));
   } catch (const std::exception& e) {
     FAIL() << "not a StartError: " << e.what();
   }
