@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -16,14 +17,20 @@
 #include "detail/ready_message.hpp"
 #include "detail/text.hpp"
 #include "detail/unique_fd.hpp"
+#include "faults/fault_support.hpp"
 #include "procfix/fixtures/endpoint.hpp"
 #include "procfix/fixtures/errors.hpp"
+#include "procfix/fixtures/server.hpp"
 
 namespace procfix::detail {
 namespace {
 
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
+using procfix::Readiness;
+using procfix::Server;
+using procfix::ServerOptions;
+using procfix::StartError;
 
 std::shared_ptr<const LinePattern> compile(const std::string& pattern) {
   std::string error;
@@ -294,6 +301,184 @@ TEST(FaultReadinessText, CaptureSaysNotKeptInsteadOfEmpty) {
   some.capture->drain();
   EXPECT_EQ(some.capture->describe_for_message("stderr"),
             "\n--- stderr of the server (last lines) ---\n\n\noops \xEF\xBF\xBD");
+}
+
+// ---- End to end: adversarial children (children/readtext_child.cpp) through procfix::Server.
+
+using procfix::testing::fault_child;
+using procfix::testing::survivors_with;
+using procfix::testing::unique_token;
+
+ServerOptions child(const std::string& mode, Readiness readiness, const std::string& token,
+                    std::string n = "0") {
+  return ServerOptions{.executable = fault_child("readtext_child"),
+                       .args = {mode, std::move(n), token},
+                       .readiness = std::move(readiness)};
+}
+
+StartError start_failure(ServerOptions options) {
+  try {
+    Server server{std::move(options)};
+  } catch (const StartError& e) {
+    return e;
+  }
+  throw std::logic_error{"the server started although it should not have"};
+}
+
+// A field of /proc/self/status in bytes ("VmRSS", "VmHWM").
+std::uint64_t status_bytes(const std::string& field) {
+  std::ifstream status{"/proc/self/status"};
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with(field + ":")) return std::stoull(line.substr(field.size() + 1)) * 1024;
+  }
+  return 0;
+}
+
+// Issue 13 item 1: a 40 kB ready line with ".*" in the pattern crashed the test process
+// (std::regex's recursion); RE2 matches it.
+TEST(FaultReadinessText, OutputLineMatchesA40kBLine) {
+  const std::string token = unique_token();
+  Server server{
+      child("long-line", Readiness::output_line("listening on .* at (\\S+)"), token, "40000")};
+  EXPECT_EQ(server.endpoint().address(), "127.0.0.1:5");
+  EXPECT_GT(server.endpoint().message().at("line").get<std::string>().size(), 40000u);
+  EXPECT_TRUE(server.stop().ok());
+}
+
+// Issue 13 item 1: "(a+)+$" (here "(?:a+)+$": the address comes from the options) against
+// 200,000 'a's and a 'b' overflowed the stack; against 32 'a's and a 'b' it had not returned
+// after 45 s. Both lines are now rejected at once and the
+// next line ("aaa") matches.
+TEST(FaultReadinessText, OutputLineSurvivesACatastrophicPattern) {
+  for (const char* n : {"32", "200000"}) {
+    const std::string token = unique_token();
+    ServerOptions options =
+        child("as-then-b", Readiness::output_line("^(?:a+)+$", "127.0.0.1:5"), token, n);
+    options.ready_timeout = 20s;  // only catches a hang
+    Server server{std::move(options)};
+    EXPECT_EQ(server.endpoint().message().at("line"), "aaa") << n;
+    EXPECT_TRUE(server.stop().ok());
+  }
+}
+
+// Issue 13 item 10: the ready line inside a 20 MiB burst was missed (a false ready_timeout), and
+// never seen with output_tail_bytes = 0.
+TEST(FaultReadinessText, OutputLineFindsTheLineInA20MiBBurstWhateverIsKept) {
+  for (std::size_t tail : {std::size_t{64 * 1024}, std::size_t{0}}) {
+    const std::string token = unique_token();
+    ServerOptions options =
+        child("burst", Readiness::output_line("listening on (\\S+)"), token, "10");
+    options.output_tail_bytes = tail;
+    options.ready_timeout = 60s;  // only catches a hang
+    Server server{std::move(options)};
+    EXPECT_EQ(server.endpoint().address(), "127.0.0.1:7") << tail;
+    EXPECT_TRUE(server.stop().ok());
+  }
+}
+
+// Issue 13 item 6: 64 KiB every 2 ms without a newline grew the test process from 4 MB to
+// 267 MB; the line is now scanned in a bounded window.
+TEST(FaultReadinessText, OutputLineKeepsMemoryBoundedForAnEndlessLine) {
+  const std::string token = unique_token();
+  const std::uint64_t before = status_bytes("VmRSS");
+  ServerOptions options = child("endless", Readiness::output_line("never"), token);
+  options.ready_timeout = 3s;  // the child writes about 90 MiB meanwhile
+  const StartError e = start_failure(std::move(options));
+  EXPECT_EQ(e.reason(), StartError::Reason::ready_timeout);
+  const std::uint64_t peak = status_bytes("VmHWM");
+  EXPECT_LT(peak - std::min(peak, before), 32u << 20)
+      << "VmRSS before " << before << ", VmHWM after " << peak;
+  EXPECT_TRUE(survivors_with(token).empty());
+}
+
+// Issue 13 item 2: a matched line with invalid UTF-8 made endpoint().message().dump() throw.
+TEST(FaultReadinessText, OutputLineStoresInvalidUtf8AsValid) {
+  const std::string token = unique_token();
+  Server server{child("utf8-line", Readiness::output_line("ready at (\\S+)"), token)};
+  std::string dumped;
+  EXPECT_NO_THROW(dumped = server.endpoint().message().dump());
+  EXPECT_EQ(server.endpoint().message().at("line"),
+            "\xEF\xBF\xBD\xEF\xBF\xBD ready at 127.0.0.1:5");
+  EXPECT_TRUE(server.stop().ok());
+}
+
+// Issue 16 item 4: the address from two capture groups (host, port).
+TEST(FaultReadinessText, OutputLineTakesHostAndPortFromTwoGroups) {
+  const Readiness readiness = Readiness::output_line(R"(host=(\S+) port=(\d+))");
+  Server v4{child("groups-v4", readiness, unique_token())};
+  EXPECT_EQ(v4.endpoint().address(), "127.0.0.1:4242");
+  Server v6{child("groups-v6", readiness, unique_token())};
+  EXPECT_EQ(v6.endpoint().address(), "[::1]:4242");
+  EXPECT_EQ(v6.endpoint().host(), "::1");
+  EXPECT_TRUE(v4.stop().ok());
+  EXPECT_TRUE(v6.stop().ok());
+}
+
+// Issue 16 item 4: the timeout message names stdout buffering when the server wrote nothing to
+// stdout.
+TEST(FaultReadinessText, OutputLineTimeoutNamesStdoutBuffering) {
+  const std::string token = unique_token();
+  ServerOptions options = child(
+      "buffered",
+      Readiness::output_line("listening on", "127.0.0.1:5", Readiness::Stream::stdout_only), token);
+  options.ready_timeout = 500ms;
+  const StartError e = start_failure(std::move(options));
+  EXPECT_EQ(e.reason(), StartError::Reason::ready_timeout);
+  EXPECT_THAT(e.what(), HasSubstr("the server wrote nothing to stdout"));
+  EXPECT_THAT(e.what(), HasSubstr("block-buffered"));
+  EXPECT_TRUE(survivors_with(token).empty());
+}
+
+// Issue 13 item 1: the pattern is RE2 syntax, checked before the spawn (ECMAScript's lookahead
+// was accepted before).
+TEST(FaultReadinessText, OutputLinePatternIsRe2Syntax) {
+  for (const char* pattern : {"listening (?=on)", "(a)(b)(c)", "listening on ("}) {
+    try {
+      Server server{child("groups-v4", Readiness::output_line(pattern), unique_token())};
+      ADD_FAILURE() << pattern << " was accepted";
+    } catch (const OptionsError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("is not a valid regular expression (RE2 syntax)"));
+    }
+  }
+}
+
+// Issue 13 item 17: an object followed by a NUL and junk, duplicate keys, and the addresses
+// "a b:1" and "[zz]:80" were accepted.
+TEST(FaultReadinessText, ReadyFdRejectsJunkDuplicateKeysAndBadAddresses) {
+  const struct {
+    const char* mode;
+    const char* words;
+  } cases[] = {
+      {"ready-nul", "malformed readiness message (a NUL byte at byte 25)"},
+      {"ready-dup", "malformed readiness message (duplicate key \"address\")"},
+      {"ready-space", "'a b' is not a numeric IPv4 address or a DNS name"},
+      {"ready-zz", "'zz' is not a numeric IPv6 address"},
+  };
+  for (const auto& c : cases) {
+    const std::string token = unique_token();
+    const StartError e = start_failure(child(c.mode, Readiness::ready_fd(), token));
+    EXPECT_EQ(e.reason(), StartError::Reason::malformed_message) << c.mode;
+    EXPECT_THAT(e.what(), HasSubstr(c.words));
+    EXPECT_TRUE(survivors_with(token).empty());
+  }
+}
+
+// Issue 13 item 2: the quote of a partial readiness line is valid UTF-8.
+TEST(FaultReadinessText, ReadyFdQuotesAPartialLineAsValidUtf8) {
+  const std::string token = unique_token();
+  const StartError e = start_failure(child("ready-partial", Readiness::ready_fd(), token));
+  EXPECT_EQ(e.reason(), StartError::Reason::closed_without_message);
+  EXPECT_THAT(e.what(), HasSubstr("after 3 bytes without a newline: '\xEF\xBF\xBD\xEF\xBF\xBD{'"));
+  EXPECT_TRUE(is_valid_utf8(e.what()));
+  EXPECT_TRUE(survivors_with(token).empty());
+}
+
+// Issue 13 item 2: a STATUS= text with invalid UTF-8 is stored valid.
+TEST(FaultReadinessText, NotifySocketStoresStatusAsValidUtf8) {
+  Server server{child("notify-status", Readiness::notify_socket("127.0.0.1:5"), unique_token())};
+  EXPECT_NO_THROW((void)server.endpoint().message().dump());
+  EXPECT_EQ(server.endpoint().message().at("status"), "\xEF\xBF\xBD bad");
+  EXPECT_TRUE(server.stop().ok());
 }
 
 }  // namespace
