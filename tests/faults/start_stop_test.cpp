@@ -178,3 +178,18 @@ TEST(FaultStart, RunningOutOfFdsIsAStartErrorNamingTheServer) {
 }
 
 }  // namespace
+
+namespace {
+
+// Issue 13 item 16: with output_tail_bytes = 0 a failure says the stderr was not kept, not that
+// it was empty.
+TEST(FaultStart, StderrThatWasNotKeptIsNotCalledEmpty) {
+  ServerOptions options =
+      procfix::testing::sample_child({"--stderr-lines=3", "--exit-before-ready=1"});
+  options.output_tail_bytes = 0;
+  const StartError e = procfix::testing::start_failure(options);
+  EXPECT_THAT(e.what(), HasSubstr("not kept: output_tail_bytes = 0"));
+  EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("was empty")));
+}
+
+}  // namespace
