@@ -217,10 +217,11 @@ TEST(FaultProcfixRun, InvalidUtf8InAReadinessMessageIsReplacedNotFatal) {
   }
 }
 
-// Issue 13 item 12: --stop-grace from ~106 days up overflowed the deadline: an immediate SIGKILL
-// of a clean server. Now a huge grace (and "inf") means no limit.
+// Issue 13 item 12: a huge --stop-grace (milliseconds::max()) overflowed the deadline: an
+// immediate SIGKILL of a clean server. Now a huge grace (and "inf") means no limit.
 TEST(FaultProcfixRun, HugeStopGraceDoesNotKillACleanServerAtOnce) {
-  for (const char* grace : {"--stop-grace=99999999999999", "--stop-grace=inf"}) {
+  for (const char* grace :
+       {"--stop-grace=9223372036854775807", "--stop-grace=99999999999999", "--stop-grace=inf"}) {
     CliRun run{{grace, "--", PROCFIX_SAMPLE_CHILD}};
     ASSERT_FALSE(run.line().empty()) << grace;
     run.close_stdin();
@@ -231,11 +232,12 @@ TEST(FaultProcfixRun, HugeStopGraceDoesNotKillACleanServerAtOnce) {
   }
 }
 
-// Issue 13 item 12: --ready-timeout from ~106 days up overflowed the deadline: an instant
+// Issue 13 item 12: a huge --ready-timeout (292 years) overflowed the deadline: an instant
 // timeout. Now a huge timeout (even beyond 64 bits, and "inf") means no limit.
 TEST(FaultProcfixRun, HugeReadyTimeoutIsNoLimitNotAnInstantTimeout) {
-  for (const char* timeout : {"--ready-timeout=99999999999999",
-                              "--ready-timeout=999999999999999999999", "--ready-timeout=inf"}) {
+  for (const char* timeout :
+       {"--ready-timeout=9223372036854", "--ready-timeout=9223372036854775807",
+        "--ready-timeout=999999999999999999999", "--ready-timeout=inf"}) {
     CliRun run{{timeout, "--", PROCFIX_SAMPLE_CHILD, "--start-delay=50"}};
     const std::string text = run.line();
     ASSERT_FALSE(text.empty()) << timeout << ": " << run.all_stderr();
