@@ -1,0 +1,337 @@
+#include "options.hpp"
+
+#include <signal.h>
+
+#include <charconv>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace procfix::run {
+namespace {
+
+using std::chrono::milliseconds;
+
+// One form of one switch: a row of --help and a way to apply it. Several rows may share a name
+// (--ready=fd, --ready=line:REGEX, ...): the parser tries them in order and the first whose
+// `apply` accepts the value wins.
+struct Switch {
+  std::string_view section;  // the --help heading the row belongs under
+  std::string_view name;     // "--ready-timeout"
+  std::string_view form;     // what follows '=' ("MS", "line:REGEX"); empty: takes no value
+  std::string_view help;     // '\n' separates continuation lines
+  // Applies the value; false if the value is not of this row's form (another row may take it).
+  // Throws UsageError for a value of this form that is bad.
+  bool (*apply)(std::string_view value, CommandLine& line);
+  // The ServerOptions field as the fixtures' OptionsError names it, and how to show it instead
+  // (empty: the switch's name). Both empty if the switch sets no field the fixtures check.
+  std::string_view field = {};
+  std::string_view field_as = {};
+};
+
+[[noreturn]] void reject(std::string message) {
+  throw UsageError{std::move(message)};
+}
+
+bool all_digits(std::string_view text) {
+  return !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// A non-negative integer no larger than `max`.
+std::uint64_t parse_count(std::string_view option, std::string_view text, std::uint64_t max) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (!all_digits(text) || ec != std::errc{} || end != text.data() + text.size() || value > max) {
+    reject(std::string{option} + " needs a number from 0 to " + std::to_string(max) + ", not '" +
+           std::string{text} + "'");
+  }
+  return value;
+}
+
+// Milliseconds, or "inf". Saturates: "inf" and anything from kNoLimit up (even beyond 64 bits)
+// mean no limit.
+milliseconds parse_duration(std::string_view option, std::string_view text) {
+  if (text == "inf") return kNoLimit;
+  if (!all_digits(text)) {
+    reject(std::string{option} + " needs a non-negative number of milliseconds or inf, not '" +
+           std::string{text} + "'");
+  }
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec == std::errc::result_out_of_range ||
+      value >= static_cast<std::uint64_t>(kNoLimit.count())) {
+    return kNoLimit;
+  }
+  return milliseconds{static_cast<milliseconds::rep>(value)};
+}
+
+// A signal number (1..NSIG-1) or name ("TERM", "SIGTERM").
+int parse_signal_number(std::string_view option, std::string_view text) {
+  if (all_digits(text)) {
+    const std::uint64_t value = parse_count(option, text, NSIG - 1);
+    if (value >= 1) return static_cast<int>(value);
+  } else {
+    if (text.starts_with("SIG")) text.remove_prefix(3);
+    for (int sig = 1; sig < NSIG; ++sig) {
+      const char* name = ::sigabbrev_np(sig);
+      if (name != nullptr && text == name) return sig;
+    }
+  }
+  reject(std::string{option} + ": '" + std::string{text} + "' is not a signal");
+}
+
+// The value after "prefix:", or `fallback` for the bare word.
+std::string after_colon(std::string_view value, std::string_view word, std::string_view fallback) {
+  return value == word ? std::string{fallback} : std::string{value.substr(word.size() + 1)};
+}
+
+bool is_word(std::string_view value, std::string_view word) {
+  return value == word ||
+         (value.starts_with(word) && value.size() > word.size() && value[word.size()] == ':');
+}
+
+constexpr std::string_view kReadiness = "Readiness (default: --ready=fd):";
+constexpr std::string_view kStopping = "Stopping:";
+constexpr std::string_view kProcess = "Process:";
+constexpr std::string_view kOther = "";
+
+const Switch kSwitches[] = {
+    {kReadiness, "--ready", "fd", "the procfix protocol: one JSON line on PROCFIX_READY_FD",
+     [](std::string_view v, CommandLine& l) {
+       if (v != "fd") return false;
+       l.server.readiness = Readiness::ready_fd();
+       return true;
+     }},
+    {kReadiness, "--ready", "notify[:ADDR]",
+     "systemd NOTIFY_SOCKET, READY=1; ADDR is the endpoint to print",
+     [](std::string_view v, CommandLine& l) {
+       if (!is_word(v, "notify")) return false;
+       l.server.readiness = Readiness::notify_socket(after_colon(v, "notify", ""));
+       return true;
+     }},
+    {kReadiness, "--ready", "line:REGEX",
+     "first stdout/stderr line matching REGEX; group 1 is the address",
+     [](std::string_view v, CommandLine& l) {
+       if (!v.starts_with("line:")) return false;
+       l.server.readiness = Readiness::output_line(std::string{v.substr(5)});
+       return true;
+     },
+     ".readiness output_line pattern", "--ready=line: pattern"},
+    {kReadiness, "--ready", "socket[:ADDR]",
+     "socket activation: bind ADDR (default 127.0.0.1:0), pass it as fd 3",
+     [](std::string_view v, CommandLine& l) {
+       if (!is_word(v, "socket")) return false;
+       l.server.readiness = Readiness::socket_activation(after_colon(v, "socket", "127.0.0.1:0"));
+       return true;
+     },
+     ".readiness socket_activation", "--ready=socket"},
+    {kReadiness, "--ready-timeout", "MS",
+     "deadline for readiness (default 10000); inf: no limit\n(so are values of 100 years or more)",
+     [](std::string_view v, CommandLine& l) {
+       l.server.ready_timeout = parse_duration("--ready-timeout", v);
+       return true;
+     },
+     ".ready_timeout"},
+    {kStopping, "--stop-signal", "SIG", "number or name (default TERM)",
+     [](std::string_view v, CommandLine& l) {
+       l.server.stop_signal = parse_signal_number("--stop-signal", v);
+       return true;
+     },
+     ".stop_signal"},
+    {kStopping, "--stop-grace", "MS",
+     "wait before SIGKILL (default 5000); inf: no limit\n(so are values of 100 years or more)",
+     [](std::string_view v, CommandLine& l) {
+       l.server.stop_grace = parse_duration("--stop-grace", v);
+       return true;
+     },
+     ".stop_grace"},
+    {kStopping, "--expect-exit", "N", "the exit status that counts as clean (default 0)",
+     [](std::string_view v, CommandLine& l) {
+       if (v.empty() || v.front() < '0' || v.front() > '9') return false;
+       l.server.expected_exit =
+           ExpectedExit::status(static_cast<int>(parse_count("--expect-exit", v, 255)));
+       return true;
+     }},
+    {kStopping, "--expect-exit", "signal:SIG", "being killed by SIG counts as clean",
+     [](std::string_view v, CommandLine& l) {
+       if (!v.starts_with("signal:")) return false;
+       l.server.expected_exit =
+           ExpectedExit::signal(parse_signal_number("--expect-exit", v.substr(7)));
+       return true;
+     }},
+    {kStopping, "--expect-exit", "any", "any ending counts as clean",
+     [](std::string_view v, CommandLine& l) {
+       if (v != "any") return false;
+       l.server.expected_exit = ExpectedExit::anything();
+       return true;
+     }},
+    {kProcess, "--user", "NAME", "run the server as NAME (procfix-run must be root)",
+     [](std::string_view v, CommandLine& l) {
+       l.server.user = v;
+       return true;
+     },
+     ".user"},
+    {kProcess, "--cwd", "DIR", "working directory of the server",
+     [](std::string_view v, CommandLine& l) {
+       l.server.working_directory = v;
+       return true;
+     },
+     ".working_directory"},
+    {kProcess, "--env", "NAME=VALUE", "add to the server's environment (repeatable)",
+     [](std::string_view v, CommandLine& l) {
+       const std::size_t inner = v.find('=');
+       if (inner == std::string_view::npos || inner == 0) {
+         reject("--env needs NAME=VALUE, not '" + std::string{v} + "'");
+       }
+       l.server.env[std::string{v.substr(0, inner)}] = v.substr(inner + 1);
+       return true;
+     },
+     ".env"},
+    {kProcess, "--log-dir", "DIR", "also write the server's stdout/stderr to files in DIR",
+     [](std::string_view v, CommandLine& l) {
+       l.server.log_directory = v;
+       return true;
+     },
+     ".log_directory"},
+    {kProcess, "--name", "NAME", "name in messages (default: the server's file name)",
+     [](std::string_view v, CommandLine& l) {
+       l.server.name = v;
+       return true;
+     }},
+    {kOther, "--help", "", "this text",
+     [](std::string_view, CommandLine& l) {
+       l.help = true;
+       return true;
+     }},
+};
+
+constexpr std::string_view kIntroduction = R"(usage: procfix-run [OPTION]... -- SERVER [ARG]...
+Starts SERVER, waits until it is ready, prints ONE JSON line on stdout:
+  {"ready":true,"pid":N,"address":"127.0.0.1:43121","message":{...readiness message...}}
+then waits until its standard input reaches EOF, it receives SIGTERM or SIGINT, or the server
+exits by itself. (Started with stdin closed, not at EOF, it has no EOF to watch: only a signal
+or the server's exit ends the wait.) It then stops the server (stop signal, grace, SIGKILL;
+leaked processes are killed and reaped) and prints ONE JSON line:
+  {"stopped":true,"ok":true,"cause":"stdin EOF","pid":N,"exit":{"status":0},
+   "needed_kill":false,"exited_before_stop":false,"stop_ms":1.2,
+   "leaks":[{"pid":N,"command_line":"..."}]}
+Nothing else is ever written to stdout; bytes that are not UTF-8 (in a readiness message, an
+output line, a command line) are printed as U+FFFD. SIGTERM or SIGINT while the server is
+not ready yet kills it at once (exit status 3, "interrupted ... while waiting for readiness").
+When procfix-run exits, nothing it started is still running; if it is killed (even with
+SIGKILL), nothing it started survives.
+)";
+
+constexpr std::string_view kExitStatus = R"(
+Exit status: 0 the server started, ran and stopped cleanly; 1 it misbehaved (needed SIGKILL,
+unexpected exit status, died before the stop, leaked processes); 2 bad usage; 3 it did not
+start, or SIGTERM/SIGINT came before it was ready (the reason, with the tail of its stderr, is
+on stderr).
+)";
+
+std::string syntax(const Switch& s) {
+  return std::string{s.name} + (s.form.empty() ? "" : "=" + std::string{s.form});
+}
+
+// "fd, notify[:ADDR], line:REGEX or socket[:ADDR]"
+std::string forms_of(std::string_view name) {
+  std::vector<std::string_view> forms;
+  for (const Switch& s : kSwitches) {
+    if (s.name == name) forms.push_back(s.form);
+  }
+  std::string text;
+  for (std::size_t i = 0; i < forms.size(); ++i) {
+    if (i > 0) text += i + 1 == forms.size() ? " or " : ", ";
+    text += forms[i];
+  }
+  return text;
+}
+
+void apply_switch(std::string_view arg, CommandLine& line) {
+  const std::size_t equals = arg.find('=');
+  const std::string_view name = arg.substr(0, equals);
+  const bool has_value = equals != std::string_view::npos;
+  const std::string_view value = has_value ? arg.substr(equals + 1) : std::string_view{};
+  bool known = false;
+  for (const Switch& s : kSwitches) {
+    if (s.name != name) continue;
+    known = true;
+    if (s.form.empty() != !has_value) continue;
+    if (s.apply(value, line)) return;
+  }
+  if (!known) reject("unknown option '" + std::string{has_value ? name : arg} + "'");
+  if (!has_value)
+    reject(std::string{name} + " needs a value: " + std::string{name} + "=" + forms_of(name));
+  if (forms_of(name).empty()) reject(std::string{name} + " takes no value");
+  reject(std::string{name} + " takes " + forms_of(name) + ", not '" + std::string{value} + "'");
+}
+
+}  // namespace
+
+CommandLine parse_command_line(int argc, char** argv) {
+  CommandLine line;
+  int i = 1;
+  for (; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") {
+      ++i;
+      break;
+    }
+    if (!arg.starts_with("--")) reject("unknown option '" + std::string{arg} + "'");
+    apply_switch(arg, line);
+    if (line.help) return line;
+  }
+  if (i >= argc) reject("no server given: procfix-run [OPTION]... -- SERVER [ARG]...");
+  line.server.executable = argv[i];
+  for (++i; i < argc; ++i) line.server.args.emplace_back(argv[i]);
+  return line;
+}
+
+std::string help_text() {
+  constexpr std::size_t kColumn = 27;
+  std::string text{kIntroduction};
+  std::string_view section = "(none)";
+  for (const Switch& s : kSwitches) {
+    if (s.section != section) {
+      section = s.section;
+      text += "\n";
+      if (!section.empty()) text += std::string{section} + "\n";
+    }
+    std::string row = "  " + syntax(s);
+    if (row.size() + 1 > kColumn) {
+      text += row + "\n";
+      row.clear();
+    }
+    std::string_view help = s.help;
+    for (;;) {
+      row.resize(kColumn, ' ');
+      const std::size_t newline = help.find('\n');
+      text += row + std::string{help.substr(0, newline)} + "\n";
+      if (newline == std::string_view::npos) break;
+      help.remove_prefix(newline + 1);
+      row.clear();
+    }
+  }
+  return text + std::string{kExitStatus};
+}
+
+std::string with_option_names(std::string message) {
+  std::vector<std::pair<std::string_view, std::string>> names = {{"ServerOptions: ", ""},
+                                                                 {".executable", "SERVER"}};
+  for (const Switch& s : kSwitches) {
+    if (!s.field.empty()) {
+      names.emplace_back(s.field,
+                         s.field_as.empty() ? std::string{s.name} : std::string{s.field_as});
+    }
+  }
+  for (const auto& [field, option] : names) {
+    if (const std::size_t at = message.find(field); at != std::string::npos) {
+      message.replace(at, field.size(), option);
+    }
+  }
+  return message;
+}
+
+}  // namespace procfix::run

@@ -1,0 +1,37 @@
+// procfix-run's command line: one table of switches drives the parser, --help and the naming of
+// the fixtures' option errors (options.cpp).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "procfix/fixtures/options.hpp"
+
+namespace procfix::run {
+
+// A bad command line; what() names the option. procfix-run exits 2 with it.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct CommandLine {
+  procfix::ServerOptions server;
+  bool help = false;  // --help was given: print help_text() and exit 0 (nothing else is checked)
+};
+
+// Parses argv (argv[0] is skipped). Throws UsageError.
+CommandLine parse_command_line(int argc, char** argv);
+
+// The --help text, generated from the table of switches.
+std::string help_text();
+
+// The fixtures' OptionsError names ServerOptions fields (".ready_timeout"); this rewrites it to
+// name the command-line option that set the field ("--ready-timeout"), from the same table.
+std::string with_option_names(std::string message);
+
+// What a duration option maps "inf" (and any value too large for the clock) to: 100 years, far
+// beyond any deadline and still safe to add to steady_clock::now() without overflow.
+inline constexpr std::chrono::milliseconds kNoLimit = std::chrono::hours{24 * 365 * 100};
+
+}  // namespace procfix::run
