@@ -50,7 +50,7 @@ std::uint64_t parse_count(std::string_view option, std::string_view text, std::u
   return value;
 }
 
-// Milliseconds, or "inf". Saturates: "inf" and anything from kNoLimit up (even beyond 64 bits)
+// Milliseconds, or "inf". Saturates: "inf" and anything from 100 years up (even beyond 64 bits)
 // mean no limit.
 milliseconds parse_duration(std::string_view option, std::string_view text) {
   if (text == "inf") return kNoLimit;
@@ -61,7 +61,7 @@ milliseconds parse_duration(std::string_view option, std::string_view text) {
   std::uint64_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec == std::errc::result_out_of_range ||
-      value >= static_cast<std::uint64_t>(kNoLimit.count())) {
+      value >= kNoLimitFromMs) {
     return kNoLimit;
   }
   return milliseconds{static_cast<milliseconds::rep>(value)};

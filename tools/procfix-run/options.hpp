@@ -30,8 +30,9 @@ std::string help_text();
 // name the command-line option that set the field ("--ready-timeout"), from the same table.
 std::string with_option_names(std::string message);
 
-// What a duration option maps "inf" (and any value too large for the clock) to: 100 years, far
-// beyond any deadline and still safe to add to steady_clock::now() without overflow.
-inline constexpr std::chrono::milliseconds kNoLimit = std::chrono::hours{24 * 365 * 100};
+// What a duration option maps "inf" (and any value from 100 years up) to: the library's "no
+// limit" (its deadlines saturate).
+inline constexpr std::chrono::milliseconds kNoLimit = std::chrono::milliseconds::max();
+inline constexpr std::uint64_t kNoLimitFromMs = 1000ULL * 3600 * 24 * 365 * 100;
 
 }  // namespace procfix::run
