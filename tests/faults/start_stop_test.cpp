@@ -193,3 +193,81 @@ TEST(FaultStart, StderrThatWasNotKeptIsNotCalledEmpty) {
 }
 
 }  // namespace
+
+#include <linux/close_range.h>
+#include <sys/syscall.h>
+
+#include <cstdlib>
+
+#include "support/command.hpp"
+
+namespace {
+
+constexpr const char* kCloseFdsMode = "PROCFIX_FAULT_CLOSE_FDS_PROGRAM";
+
+// Not a test: the program FaultLauncher.CodeClosingEveryFdAboveTwoLeavesProcfixWorking runs (this
+// binary again). Starts and stops a server, closes every fd above 2 as daemonising code does,
+// then must start, use and stop servers again, including one whose start fails.
+TEST(FaultStart, DISABLED_ProgramClosingEveryFdAboveTwo) {
+  const char* token = std::getenv(kCloseFdsMode);
+  if (token == nullptr) GTEST_SKIP() << "run by CodeClosingEveryFdAboveTwoLeavesProcfixWorking";
+  {
+    Server first{procfix::testing::sample_child()};
+    EXPECT_TRUE(first.stop().ok());
+  }
+  ::syscall(SYS_close_range, 3U, ~0U, 0U);
+  try {
+    Server failing{
+        {.executable = PROCFIX_SAMPLE_CHILD,
+         .args = {"--never-ready", std::string{"--extra-json={\"t\":\""} + token + "\"}"},
+         .ready_timeout = 200ms}};
+    ADD_FAILURE() << "a never-ready server started";
+  } catch (const StartError& e) {
+    std::printf("failed start: %s\n", e.what());
+  }
+  Server second{
+      procfix::testing::sample_child({std::string{"--extra-json={\"t\":\""} + token + "\"}"})};
+  EXPECT_EQ(second.endpoint().message().value("t", ""), token);
+  const procfix::StopReport report = second.stop();
+  EXPECT_TRUE(report.ok()) << report.describe();
+  std::printf("second server ok\n");
+}
+
+// Issue 13 item 19: code that closes every fd above 2 after procfix has run (daemonising code,
+// some test helpers) used to leave procfix broken for the rest of the process, and one failed
+// start left its server running. Now the closed fds are noticed and replaced.
+TEST(FaultStart, CodeClosingEveryFdAboveTwoLeavesProcfixWorking) {
+  const std::string token = procfix::testing::unique_token("close-fds");
+  const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
+  ::setenv(kCloseFdsMode, token.c_str(), 1);
+  const procfix::testing::CommandResult result = procfix::testing::run_command(
+      {exe, "--gtest_filter=FaultStart.DISABLED_ProgramClosingEveryFdAboveTwo",
+       "--gtest_also_run_disabled_tests"});
+  ::unsetenv(kCloseFdsMode);
+  EXPECT_EQ(result.status, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("second server ok"));
+  EXPECT_THAT(result.output, HasSubstr("was not ready within its ready_timeout"));
+  EXPECT_TRUE(procfix::testing::survivors_with(token).empty()) << result.output;
+}
+
+// Issue 13 item 15: an unwritable log_directory is a StartError naming the server and the file,
+// and nothing is left running.
+TEST(FaultStart, UnwritableLogDirectoryIsAStartErrorNamingTheServer) {
+  const std::string token = procfix::testing::unique_token("log-dir");
+  std::string what = "started";
+  try {
+    Server server{{.executable = PROCFIX_SAMPLE_CHILD,
+                   .args = {"--extra-json={\"t\":\"" + token + "\"}"},
+                   .name = "logged",
+                   .log_directory = "/proc/self/no-such-dir"}};
+  } catch (const StartError& e) {
+    what = e.what();
+  } catch (const std::exception& e) {
+    what = std::string{"not a StartError: "} + e.what();
+  }
+  EXPECT_THAT(what, HasSubstr("server 'logged' failed to start"));
+  EXPECT_THAT(what, HasSubstr("cannot open log file"));
+  EXPECT_TRUE(procfix::testing::survivors_with(token).empty());
+}
+
+}  // namespace
