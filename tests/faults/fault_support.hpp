@@ -2,12 +2,11 @@
 #pragma once
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <fstream>
-#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -26,6 +25,20 @@ inline std::string unique_token(const std::string& prefix = "procfix-fault") {
   return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(random());
 }
 
+// The contents of a /proc file, or "" if it cannot be read (a process may end while it is read:
+// that is no error here).
+inline std::string read_proc_text(const std::string& path) {
+  std::string text;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return text;
+  char chunk[4096];
+  for (ssize_t n; (n = ::read(fd, chunk, sizeof chunk)) > 0;) {
+    text.append(chunk, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
 // Every live (non-zombie) process whose command line or environment contains `token`.
 inline std::vector<pid_t> processes_with(const std::string& token) {
   std::vector<pid_t> found;
@@ -34,14 +47,11 @@ inline std::vector<pid_t> processes_with(const std::string& token) {
   while (dirent* entry = ::readdir(proc)) {
     if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
     const std::string dir = std::string{"/proc/"} + entry->d_name;
-    std::ifstream stat_file{dir + "/stat"};
-    const std::string stat{std::istreambuf_iterator<char>{stat_file}, {}};
+    const std::string stat = read_proc_text(dir + "/stat");
     const std::size_t close = stat.rfind(')');
     if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z') continue;
     for (const char* part : {"/cmdline", "/environ"}) {
-      std::ifstream file{dir + part};
-      const std::string text{std::istreambuf_iterator<char>{file}, {}};
-      if (text.find(token) != std::string::npos) {
+      if (read_proc_text(dir + part).find(token) != std::string::npos) {
         found.push_back(static_cast<pid_t>(std::stol(entry->d_name)));
         break;
       }
