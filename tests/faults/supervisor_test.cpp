@@ -31,47 +31,8 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
-// Like fault_support.hpp's processes_with() and survivors_with(), but a process that ends while
-// it is read is skipped (std::ifstream throws "No such process" there, which a fork chain's links
-// make likely).
-std::string read_proc(const std::string& path) {
-  std::string text;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return text;
-  char chunk[4096];
-  ssize_t n;
-  while ((n = ::read(fd, chunk, sizeof chunk)) > 0) text.append(chunk, static_cast<std::size_t>(n));
-  ::close(fd);
-  return text;
-}
-
-std::vector<pid_t> processes_with(const std::string& token) {
-  std::vector<pid_t> found;
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return found;
-  while (dirent* entry = ::readdir(proc)) {
-    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
-    const std::string dir = std::string{"/proc/"} + entry->d_name;
-    const std::string stat = read_proc(dir + "/stat");
-    const std::size_t close = stat.rfind(')');
-    if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z') continue;
-    if (read_proc(dir + "/cmdline").find(token) != std::string::npos ||
-        read_proc(dir + "/environ").find(token) != std::string::npos) {
-      found.push_back(static_cast<pid_t>(std::stol(entry->d_name)));
-    }
-  }
-  ::closedir(proc);
-  return found;
-}
-
-std::vector<pid_t> survivors_with(const std::string& token,
-                                  std::chrono::milliseconds watch = 500ms) {
-  const auto end = std::chrono::steady_clock::now() + watch;
-  do {
-    if (auto found = processes_with(token); !found.empty()) return found;
-  } while (std::chrono::steady_clock::now() < end);
-  return {};
-}
+using procfix::testing::processes_with;
+using procfix::testing::survivors_with;
 
 ServerOptions child(const std::string& name, std::vector<std::string> args = {}) {
   return ServerOptions{.executable = fault_child(name),
