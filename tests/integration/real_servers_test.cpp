@@ -14,6 +14,7 @@
 
 #include "procfix/fixtures/server.hpp"
 #include "support/command.hpp"
+#include "support/identity.hpp"
 
 namespace {
 
@@ -68,9 +69,11 @@ procfix::ServerOptions redis_options(const TemporaryDirectory& dir, const std::s
 }
 
 TEST(PostgreSQL, StartsReadyViaNotifySocketAnswersSelectOneAndStopsCleanly) {
-  if (::geteuid() != 0 || !have_user(kTestUser)) {
-    GTEST_SKIP() << "needs root and the user " << kTestUser << " (tools/setup creates it)";
+  if (const std::string why = procfix::testing::why_users_cannot_be_switched(); !why.empty()) {
+    GTEST_SKIP() << why;
   }
+  if (!have_user(kTestUser))
+    GTEST_SKIP() << "needs the user " << kTestUser << " (tools/setup creates it)";
   TemporaryDirectory dir{kTestUser};
   const std::string data = (dir.path() / "data").string();
   const auto initdb =
