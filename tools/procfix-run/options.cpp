@@ -60,8 +60,7 @@ milliseconds parse_duration(std::string_view option, std::string_view text) {
   }
   std::uint64_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec == std::errc::result_out_of_range ||
-      value >= kNoLimitFromMs) {
+  if (ec == std::errc::result_out_of_range || value >= kNoLimitFromMs) {
     return kNoLimit;
   }
   return milliseconds{static_cast<milliseconds::rep>(value)};
