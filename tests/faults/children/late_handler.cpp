@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <thread>
 
 #include "procfix/helpers/ready.hpp"
 
@@ -18,7 +17,10 @@ int main(int argc, char** argv) {
     if (std::strncmp(argv[i], "--handler-delay-ms=", 19) == 0) delay_ms = std::atoi(argv[i] + 19);
   }
   (void)procfix::notify_ready({.address = "127.0.0.1:1"});
-  std::this_thread::sleep_for(std::chrono::milliseconds{delay_ms});  // the misbehaviour
+  // The misbehaviour: work (not a sleep) between the announcement and the handler, a few
+  // milliseconds of system calls, as a server's remaining initialisation would be.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds{delay_ms};
+  while (std::chrono::steady_clock::now() < until) (void)::getppid();
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);

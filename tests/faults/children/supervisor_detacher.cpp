@@ -13,8 +13,8 @@
 
 int main(int argc, char** argv) {
   if (argc > 2 && std::strcmp(argv[1], "--helper") == 0) {
-    ::close(3);   // tells the server that the helper runs (exec'ed, environment cleared)
-    ::sleep(60);  // the misbehaviour: still running when the server is stopped
+    ::close(3);  // tells the server that the helper runs (exec'ed, environment cleared)
+    ::pause();   // the misbehaviour: still running when the server is stopped
     return 0;
   }
   procfix::take_ready_channels();

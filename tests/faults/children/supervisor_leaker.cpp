@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
     if (::fork() == 0) {
       ::close(ready[0]);
       ::close(ready[1]);  // the parent sees EOF once every child has got this far
-      ::sleep(60);        // the misbehaviour: still running when the server is stopped
+      ::pause();          // the misbehaviour: still running when the server is stopped
       _exit(0);
     }
   }
