@@ -50,7 +50,7 @@ TEST(FaultFdLine, TimeoutNamesTheFdAndThePattern) {
       {"other-line", token}, Readiness::fd_line({.pattern = "^display (\\d+)$", .fd = 3}), 300ms));
   EXPECT_EQ(e.reason(), StartError::Reason::ready_timeout);
   EXPECT_THAT(e.what(), HasSubstr("no line matching /^display (\\d+)$/ on fd 3"));
-  EXPECT_THAT(e.what(), HasSubstr("10 bytes, 1 complete lines"));
+  EXPECT_THAT(e.what(), HasSubstr("9 bytes, 1 complete lines"));
   EXPECT_TRUE(survivors_with(token).empty());
 }
 
@@ -74,7 +74,7 @@ TEST(FaultFdLine, HalfALineThenDeathReportsTheExitAndTheBytes) {
   EXPECT_EQ(e.reason(), StartError::Reason::exited_before_ready);
   ASSERT_TRUE(e.status().has_value());
   EXPECT_EQ(e.status()->code(), 7);
-  EXPECT_THAT(e.what(), HasSubstr("without a newline: \"12\""));
+  EXPECT_THAT(e.what(), HasSubstr("without a newline: '12'"));
 }
 
 // Issue 13 item 3: an overlong line is matched on its first 64 KiB only: "READY 1" after 70,000
