@@ -12,6 +12,7 @@
 #include "procfix/fixtures/endpoint.hpp"
 #include "procfix/fixtures/errors.hpp"
 #include "procfix/fixtures/server.hpp"
+#include "support/command.hpp"
 
 namespace procfix {
 namespace {
@@ -187,6 +188,22 @@ TEST(FaultNotifySocket, ErrnoAndMainpidAreInTheMessage) {
   EXPECT_EQ(server.endpoint().message()["errno"], 5);
   EXPECT_EQ(server.endpoint().message()["mainpid"], server.pid());
   EXPECT_TRUE(server.stop().ok());
+}
+
+// Issue 13 item 3: procfix-run --ready=fdline:FD:REGEX starts a server at its fd line (an empty
+// REGEX: any line) and prints the line; a bad FD is a usage error.
+TEST(FaultFdLine, ProcfixRunTakesReadyFdline) {
+  // stdin at EOF: procfix-run stops the server right after printing it ready.
+  const auto run = testing::run_command({"sh", "-c", "exec \"$0\" \"$@\" </dev/null", PROCFIX_RUN,
+                                         "--ready=fdline:3:", "--", fault_child("fdline_child"),
+                                         "bare-newline"});
+  EXPECT_EQ(run.status, 0) << run.output;
+  EXPECT_THAT(run.output, HasSubstr("\"message\":{\"line\":\"\"},"));
+  EXPECT_THAT(run.output, HasSubstr("\"ready\":true"));
+  const auto bad = testing::run_command(
+      {PROCFIX_RUN, "--ready=fdline:1:x", "--", fault_child("fdline_child"), "bare-newline"});
+  EXPECT_EQ(bad.status, 2) << bad.output;
+  EXPECT_THAT(bad.output, HasSubstr("--ready=fdline: FD must be >= 3"));
 }
 
 }  // namespace

@@ -129,7 +129,7 @@ const Switch kSwitches[] = {
      ".readiness socket_activation", "--ready=socket"},
     {kReadiness, "--ready", "fdline:FD:REGEX",
      "first line on inherited fd FD (>= 3) matching REGEX (empty: any line);\ngroup 1 is the "
-     "address (e.g. Xvfb -displayfd FD, dbus-daemon --print-address=FD)",
+     "address (Xvfb -displayfd FD, dbus-daemon --print-address=FD)",
      [](std::string_view v, CommandLine& l) {
        if (!v.starts_with("fdline:")) return false;
        v.remove_prefix(7);
