@@ -126,6 +126,22 @@ const Switch kSwitches[] = {
        return true;
      },
      ".readiness socket_activation", "--ready=socket"},
+    {kReadiness, "--ready", "fdline:FD:REGEX",
+     "first line on inherited fd FD (>= 3) matching REGEX (empty: any line);\ngroup 1 is the "
+     "address (Xvfb -displayfd FD, dbus-daemon --print-address=FD)",
+     [](std::string_view v, CommandLine& l) {
+       if (!v.starts_with("fdline:")) return false;
+       v.remove_prefix(7);
+       const std::size_t colon = v.find(':');
+       if (colon == std::string_view::npos)
+         reject("--ready=fdline: needs FD:REGEX, e.g. fdline:3:");
+       const std::uint64_t fd = parse_count("--ready=fdline: FD", v.substr(0, colon), 1 << 20);
+       if (fd < 3) reject("--ready=fdline: FD must be >= 3 (0, 1, 2 are stdin, stdout, stderr)");
+       l.server.readiness =
+           Readiness::fd_line(std::string{v.substr(colon + 1)}, static_cast<int>(fd));
+       return true;
+     },
+     ".readiness fd_line pattern", "--ready=fdline: pattern"},
     {kReadiness, "--ready-timeout", "MS",
      "deadline for readiness (default 10000); inf: no limit\n(so are values of 100 years or more)",
      [](std::string_view v, CommandLine& l) {
