@@ -228,6 +228,16 @@ TEST(FaultListen, CountOutOfRangeIsAnOptionsError) {
   EXPECT_THROW(Server{listen_child({"127.0.0.1:0"}, {.count = 0})}, procfix::OptionsError);
 }
 
+// Issue 13 item 2: procfix-run --ready=listen:N prints the address the server listens on.
+TEST(FaultListen, ProcfixRunReadyListenPrintsTheListenedAddress) {
+  // stdin is closed at once: procfix-run stops the server after printing its readiness.
+  const procfix::testing::CommandResult result = procfix::testing::run_command(
+      {"sh", "-c", "exec \"$0\" --ready=listen:2 -- \"$1\" 127.0.0.1:0 127.0.0.1:0 </dev/null",
+       PROCFIX_RUN, fault_child("listen_child")});
+  EXPECT_THAT(result.output, HasSubstr("\"ready\":true"));
+  EXPECT_THAT(result.output, HasSubstr("\"listened\":[\"127.0.0.1:"));
+}
+
 // Run by the two tests below under deny_syscall: the start must fail with the cause named.
 TEST(FaultListen, DISABLED_StartUnderDeniedSyscall) {
   const StartError error = start_failure(listen_child({"127.0.0.1:0"}));
