@@ -9,9 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -236,6 +238,56 @@ TEST(FaultListen, ProcfixRunReadyListenPrintsTheListenedAddress) {
        PROCFIX_RUN, fault_child("listen_child")});
   EXPECT_THAT(result.output, HasSubstr("\"ready\":true"));
   EXPECT_THAT(result.output, HasSubstr("\"listened\":[\"127.0.0.1:"));
+}
+
+// Measurements for the report (not a test; run with --gtest_also_run_disabled_tests): start/stop
+// cycles of sample_child with ready_fd and with listen, interleaved, and the filter's cost per
+// system call in the server.
+TEST(FaultListen, DISABLED_Measure) {
+  using Clock = std::chrono::steady_clock;
+  const int cycles =
+      std::getenv("PROCFIX_LISTEN_CYCLES") ? std::atoi(std::getenv("PROCFIX_LISTEN_CYCLES")) : 200;
+  std::vector<double> ready_fd, listen;
+  for (int i = 0; i < cycles; ++i) {
+    for (bool use_listen : {false, true}) {
+      ServerOptions options = procfix::testing::sample_child(
+          {"--listen=127.0.0.1:0"}, use_listen ? Readiness::listen() : Readiness::ready_fd());
+      const auto t0 = Clock::now();
+      {
+        Server server{std::move(options)};
+        (void)server.stop();
+      }
+      const std::chrono::duration<double, std::micro> took = Clock::now() - t0;
+      (use_listen ? listen : ready_fd).push_back(took.count());
+    }
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::printf("cycle median us: ready_fd %.0f listen %.0f (%d interleaved cycles each)\n",
+              median(ready_fd), median(listen), cycles);
+  const std::string file = temp_socket_path("getppid");
+  const std::string calls = "--getppid=1000000:" + file;
+  auto read_ns = [&] {
+    std::ifstream in{file};
+    double ns = 0;
+    in >> ns;
+    return ns;
+  };
+  std::vector<double> plain, filtered;
+  for (int i = 0; i < 5; ++i) {
+    procfix::testing::run_command({fault_child("listen_child"), calls, "--exit=0", "127.0.0.1:0"});
+    plain.push_back(read_ns());
+    {
+      Server server{listen_child({calls, "127.0.0.1:0"})};
+      (void)server.stop();
+    }
+    filtered.push_back(read_ns());
+  }
+  std::filesystem::remove(file);
+  std::printf("getppid ns/call median of 5 x 1e6: unfiltered %.1f filtered %.1f\n", median(plain),
+              median(filtered));
 }
 
 // Run by the two tests below under deny_syscall: the start must fail with the cause named.

@@ -5,6 +5,8 @@
 //   --never      never listens (sleeps; its misbehaviour)
 //   --fork       a forked child listens and serves; the parent waits for it
 //   --exit=N     exits with status N right after its listen() calls
+//   --getppid=N:FILE  first times N getppid() calls and writes the ns per call to FILE (to
+//                measure the cost of the listen() filter on other system calls)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -14,10 +16,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/syscall.h>
+
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -94,6 +100,13 @@ int main(int argc, char** argv) {
       never = true;
     } else if (arg == "--fork") {
       in_fork = true;
+    } else if (arg.starts_with("--getppid=")) {
+      const long calls = std::atol(arg.c_str() + 10);
+      const auto start = std::chrono::steady_clock::now();
+      for (long n = 0; n < calls; ++n) ::syscall(SYS_getppid);
+      const std::chrono::duration<double, std::nano> took =
+          std::chrono::steady_clock::now() - start;
+      std::ofstream{arg.substr(arg.find(':') + 1)} << took.count() / static_cast<double>(calls);
     } else if (arg.starts_with("--exit=")) {
       exit_status = std::atoi(arg.c_str() + 7);
     } else {
