@@ -179,7 +179,7 @@ TEST(FaultListen, ReadyAtTheListenOnTheGivenAddress) {
   ASSERT_EQ(listened(server).size(), 2u);
   EXPECT_THAT(listened(server)[0], StartsWith("127.0.0.1:"));
   EXPECT_EQ(round_trip(wanted, "ping\n"), "pong\n");
-  (void)server.stop();
+  server.stop_and_expect_clean();
   std::filesystem::remove(wanted);
 }
 
@@ -192,7 +192,7 @@ TEST(FaultListen, CountTwoIsReadyAtTheSecondListen) {
   EXPECT_NE(all[0], all[1]);
   EXPECT_EQ(round_trip(all[0], "ping\n"), "pong\n");
   EXPECT_EQ(round_trip(all[1], "ping\n"), "pong\n");
-  (void)server.stop();
+  server.stop_and_expect_clean();
 }
 
 // Issue 13 item 2: a listen() in a forked worker counts.
@@ -213,7 +213,7 @@ TEST(FaultListen, ListenAfterReadinessStillWorks) {
   const std::string second = "127.0.0.1:" + reply.substr(9, reply.size() - 10);
   EXPECT_EQ(round_trip(second, "ping\n"), "pong\n");
   EXPECT_EQ(round_trip(first, "ping\n"), "pong\n");
-  (void)server.stop();
+  server.stop_and_expect_clean();
 }
 
 // Issue 13 item 2: the in-process launcher cannot answer listen(): a clear error says so.

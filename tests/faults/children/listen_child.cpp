@@ -113,6 +113,8 @@ int main(int argc, char** argv) {
       addresses.push_back(arg);
     }
   }
+  // A clean stop: exit 0 at SIGTERM (the forked mode's parent waits for it itself).
+  ::signal(SIGTERM, [](int) { _exit(0); });
   if (never) {
     for (;;) ::pause();
   }
