@@ -126,6 +126,21 @@ const Switch kSwitches[] = {
        return true;
      },
      ".readiness socket_activation", "--ready=socket"},
+    {kReadiness, "--ready", "listen[:N|:ADDR]",
+     "ready at the server's Nth listen() (default 1), or its listen() on ADDR;\n"
+     "the endpoint is the address it listens on (needs seccomp user notification)",
+     [](std::string_view v, CommandLine& l) {
+       if (!is_word(v, "listen")) return false;
+       const std::string rest = after_colon(v, "listen", "1");
+       if (all_digits(rest)) {
+         const std::uint64_t count = parse_count("--ready=listen:N", rest, 64);
+         if (count == 0) reject("--ready=listen:N needs a number from 1 to 64, not '0'");
+         l.server.readiness = Readiness::listen({.count = static_cast<int>(count)});
+       } else {
+         l.server.readiness = Readiness::listen({.address = rest});
+       }
+       return true;
+     }},
     {kReadiness, "--ready", "fdline:FD:REGEX",
      "first line on inherited fd FD (>= 3) matching REGEX (empty: any line);\ngroup 1 is the "
      "address (Xvfb -displayfd FD, dbus-daemon --print-address=FD)",
