@@ -1,0 +1,104 @@
+# One server for a whole ctest run (docs/shared-servers.md).
+#
+#   procfix_add_shared_server(NAME <name> COMMAND <exe> [<arg>...]
+#     [READY fd|notify[:ADDR]|line:REGEX|socket[:ADDR]] [READY_TIMEOUT <ms>]
+#     [ENV <NAME=VALUE>...] [STOP_SIGNAL <sig>] [STOP_GRACE <ms>] [EXPECT_EXIT <n|signal:SIG|any>]
+#     [USER <user>] [WORKING_DIRECTORY <dir>] [LOG_DIR <dir>]
+#     [MAX_LIFETIME <ms>]              # upper bound on the server's life (default 3600000)
+#     [STATE_FILE <path>]              # default ${CMAKE_CURRENT_BINARY_DIR}/procfix-shared/<name>.json
+#     [LABELS <label>...])             # also given to the setup and cleanup tests
+#
+# adds the tests <name>.setup (FIXTURES_SETUP <name>: `procfix-run --detach`, owned by ctest, the
+# setup test's parent) and <name>.cleanup (FIXTURES_CLEANUP <name>: `procfix-run --stop`, which
+# fails with the StopReport and the server's stderr tail if the server misbehaved), and sets
+# PROCFIX_SHARED_<NAME>_STATE_FILE and PROCFIX_SHARED_<NAME>_PROPERTIES in the caller's scope.
+#
+#   procfix_require_shared_server(<name> TESTS <test>...)
+#
+# marks add_test() tests as needing it: FIXTURES_REQUIRED <name> and the environment variable
+# PROCFIX_SHARED_<NAME>=<state file>, where procfix::add_global_server() finds it. For
+# gtest_discover_tests():
+#
+#   gtest_discover_tests(my_tests PROPERTIES ${PROCFIX_SHARED_<NAME>_PROPERTIES})
+#
+# <NAME> is <name> upper-cased, every character other than a letter or digit turned into '_'.
+
+function(_procfix_shared_variable name out)
+  string(TOUPPER "${name}" upper)
+  string(REGEX REPLACE "[^A-Z0-9]" "_" upper "${upper}")
+  set(${out} "PROCFIX_SHARED_${upper}" PARENT_SCOPE)
+endfunction()
+
+function(procfix_add_shared_server)
+  cmake_parse_arguments(arg ""
+    "NAME;READY;READY_TIMEOUT;STOP_SIGNAL;STOP_GRACE;EXPECT_EXIT;USER;WORKING_DIRECTORY;LOG_DIR;MAX_LIFETIME;STATE_FILE"
+    "COMMAND;ENV;LABELS" ${ARGN})
+  if(NOT arg_NAME OR NOT arg_COMMAND)
+    message(FATAL_ERROR "procfix_add_shared_server: NAME and COMMAND are required")
+  endif()
+  if(arg_UNPARSED_ARGUMENTS)
+    message(FATAL_ERROR "procfix_add_shared_server(${arg_NAME}): unknown arguments: "
+                        "${arg_UNPARSED_ARGUMENTS}")
+  endif()
+  if(NOT TARGET procfix::procfix-run)
+    message(FATAL_ERROR "procfix_add_shared_server: no target procfix::procfix-run "
+                        "(find_package(procfix) or add_subdirectory(procfix) first)")
+  endif()
+  if(NOT arg_STATE_FILE)
+    set(arg_STATE_FILE "${CMAKE_CURRENT_BINARY_DIR}/procfix-shared/${arg_NAME}.json")
+  endif()
+  if(NOT arg_MAX_LIFETIME)
+    set(arg_MAX_LIFETIME 3600000)
+  endif()
+  set(options --name=${arg_NAME})
+  foreach(pair READY:--ready READY_TIMEOUT:--ready-timeout STOP_SIGNAL:--stop-signal
+               STOP_GRACE:--stop-grace EXPECT_EXIT:--expect-exit USER:--user
+               WORKING_DIRECTORY:--cwd LOG_DIR:--log-dir)
+    string(REPLACE ":" ";" pair "${pair}")
+    list(GET pair 0 key)
+    list(GET pair 1 switch)
+    if(DEFINED arg_${key})
+      list(APPEND options "${switch}=${arg_${key}}")
+    endif()
+  endforeach()
+  foreach(variable IN LISTS arg_ENV)
+    list(APPEND options "--env=${variable}")
+  endforeach()
+  list(GET arg_COMMAND 0 command)
+  list(REMOVE_AT arg_COMMAND 0)
+  if(TARGET ${command})
+    set(command "$<TARGET_FILE:${command}>")
+  endif()
+
+  set(run "$<TARGET_FILE:procfix::procfix-run>")
+  add_test(NAME ${arg_NAME}.setup
+           COMMAND ${run} --detach --state=${arg_STATE_FILE} --owner-pid=parent
+                   --max-lifetime=${arg_MAX_LIFETIME} ${options} -- ${command} ${arg_COMMAND})
+  add_test(NAME ${arg_NAME}.cleanup COMMAND ${run} --stop --state=${arg_STATE_FILE})
+  set_tests_properties(${arg_NAME}.setup PROPERTIES FIXTURES_SETUP ${arg_NAME})
+  set_tests_properties(${arg_NAME}.cleanup PROPERTIES FIXTURES_CLEANUP ${arg_NAME})
+  if(arg_LABELS)
+    set_tests_properties(${arg_NAME}.setup ${arg_NAME}.cleanup PROPERTIES LABELS "${arg_LABELS}")
+  endif()
+
+  _procfix_shared_variable(${arg_NAME} variable)
+  set_property(DIRECTORY APPEND PROPERTY _procfix_shared_servers ${arg_NAME})
+  set_property(DIRECTORY PROPERTY _procfix_shared_${arg_NAME}_state "${arg_STATE_FILE}")
+  set(${variable}_STATE_FILE "${arg_STATE_FILE}" PARENT_SCOPE)
+  set(${variable}_PROPERTIES FIXTURES_REQUIRED ${arg_NAME}
+                             ENVIRONMENT "${variable}=${arg_STATE_FILE}" PARENT_SCOPE)
+endfunction()
+
+function(procfix_require_shared_server name)
+  cmake_parse_arguments(arg "" "" "TESTS" ${ARGN})
+  get_property(state DIRECTORY PROPERTY _procfix_shared_${name}_state)
+  if(NOT state)
+    message(FATAL_ERROR "procfix_require_shared_server: no shared server '${name}' in this "
+                        "directory (call procfix_add_shared_server(NAME ${name} ...) first)")
+  endif()
+  _procfix_shared_variable(${name} variable)
+  foreach(test IN LISTS arg_TESTS)
+    set_property(TEST ${test} APPEND PROPERTY FIXTURES_REQUIRED ${name})
+    set_property(TEST ${test} APPEND PROPERTY ENVIRONMENT "${variable}=${state}")
+  endforeach()
+endfunction()
