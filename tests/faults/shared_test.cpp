@@ -10,6 +10,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -206,6 +207,57 @@ TEST(FaultShared, SigkillOfTheOwnerLeavesNothingOfTheServersTree) {
   EXPECT_THAT(report.value("cause", ""), HasSubstr("owner")) << report.dump();
   EXPECT_EQ(report.at("leaks").size(), 3u) << report.dump();  // its children, reported
   ::close(keeper_fd);
+}
+
+// Issue 12 (guarantees, acceptance): SIGKILL of ctest mid-run. A real ctest runs a setup test
+// `procfix-run --detach --owner-pid=parent` (its owner is then ctest itself) and a test that
+// blocks; ctest is SIGKILLed; within 2 s the keeper has ended and nothing of the server is left.
+TEST(FaultShared, SigkillOfCtestMidRunLeavesNothingOfTheSharedServer) {
+  StateDir dir;
+  const std::string token = unique_token("procfix-shared-ctest");
+  const std::string started = dir.file("started"), never = dir.file("never");
+  ASSERT_EQ(::mkfifo(started.c_str(), 0600), 0);
+  ASSERT_EQ(::mkfifo(never.c_str(), 0600), 0);
+  const int started_fd = ::open(started.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  {
+    std::ofstream file{dir.file("CTestTestfile.cmake")};
+    file << "add_test(srv.setup \"" << PROCFIX_RUN << "\" --detach \"--state=" << dir.file()
+         << "\" --owner-pid=parent \"--env=TOKEN=" << token << "\" -- \"" << PROCFIX_SAMPLE_CHILD
+         << "\")\n"
+         << "set_tests_properties(srv.setup PROPERTIES FIXTURES_SETUP srv)\n"
+         << "add_test(blocks sh -c \"echo started > '" << started << "'; read x < '" << never
+         << "'\")\n"
+         << "set_tests_properties(blocks PROPERTIES FIXTURES_REQUIRED srv)\n";
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  std::vector<std::string> args = {"ctest", "--test-dir", dir.file("")};
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  pid_t ctest = -1;
+  ASSERT_EQ(::posix_spawnp(&ctest, "ctest", &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  pollfd wait_started{started_fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&wait_started, 1, kHangMs), 1) << "the blocking test never started";
+  const json state = read_json(dir.file());
+  ASSERT_EQ(state.value("state", ""), "running") << state.dump();
+  EXPECT_EQ(state.at("keeper").at("owner"), ctest);  // the setup test's parent: ctest
+  const int keeper_fd = pidfd_open(state.at("keeper").at("pid"));
+  ASSERT_GE(keeper_fd, 0);
+  EXPECT_FALSE(processes_with(token).empty());
+
+  ::kill(ctest, SIGKILL);
+  ::waitpid(ctest, nullptr, 0);
+  EXPECT_TRUE(ends_within(keeper_fd, 2000)) << "the keeper outlived ctest by 2 s";
+  EXPECT_TRUE(survivors_with(token).empty());
+  EXPECT_THAT(read_json(dir.file()).value("reason", ""), HasSubstr("owner"));
+  // Release the orphaned blocking test.
+  ::close(::open(never.c_str(), O_WRONLY | O_CLOEXEC));
+  ::close(keeper_fd);
+  ::close(started_fd);
 }
 
 // Issue 12 (guarantees): the lifetime bound ends a keeper whose owner never goes away.

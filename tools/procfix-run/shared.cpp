@@ -242,7 +242,8 @@ std::string wait_for_cause(int owner, pid_t owner_pid, int signals, int server_e
       {"start_time", start_time_of(::getpid())},
       {"stop_grace_ms",
        options.stop_grace == milliseconds::max() ? -1 : options.stop_grace.count()},
-      {"log", log}};
+      {"log", log},
+      {"owner", owner_pid}};
   const std::string name =
       options.name.empty() ? options.executable.filename().string() : options.name;
   write_atomically(
