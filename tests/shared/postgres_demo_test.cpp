@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "procfix/fixtures/environment.hpp"
@@ -27,8 +28,17 @@ std::string table_name() {
   return std::string{"t_"} + info->name();
 }
 
+// Records which server this test used, when it is the shared one (pg_demo.one_start).
+void record_server() {
+  if (postgres->shared_state_file().empty()) return;
+  std::ofstream{postgres->shared_state_file() + ".seen", std::ios::app}
+      << std::to_string(postgres->pid()) + "\n"
+      << std::flush;
+}
+
 void exercise() {
   if (!can_run) GTEST_SKIP() << "needs root and the user " << kTestUser;
+  record_server();
   const std::string table = table_name();
   const auto result = procfix::testing::run_command(
       {"psql", "-h", postgres->endpoint().address(), "-U", "postgres", "-d", "postgres", "-tAq",
