@@ -337,6 +337,30 @@ TEST(FaultShared, ARepeatedSetupReusesTheRunningServer) {
   EXPECT_EQ(run({"--stop", "--state=" + dir.file()}).status, 0);
 }
 
+// Issue 12: a keeper left for another owner (an earlier run) is stopped before a new setup
+// starts its own server: one run never uses another run's server.
+TEST(FaultShared, ASetupForAnotherOwnerStopsTheOldKeeperFirst) {
+  StateDir dir;
+  const pid_t first_owner = start_owner(), second_owner = start_owner();
+  const Ran first = run({"--detach", "--state=" + dir.file(),
+                         "--owner-pid=" + std::to_string(first_owner), "--", PROCFIX_SAMPLE_CHILD});
+  ASSERT_EQ(first.status, 0) << first.err;
+  const int old_keeper = pidfd_open(read_json(dir.file()).at("keeper").at("pid"));
+  ASSERT_GE(old_keeper, 0);
+  const Ran second =
+      run({"--detach", "--state=" + dir.file(), "--owner-pid=" + std::to_string(second_owner), "--",
+           PROCFIX_SAMPLE_CHILD});
+  ASSERT_EQ(second.status, 0) << second.err;
+  EXPECT_NE(json::parse(first.out).at("pid"), json::parse(second.out).at("pid"));
+  EXPECT_TRUE(ends_within(old_keeper, 0)) << "the old keeper still runs";
+  EXPECT_EQ(run({"--stop", "--state=" + dir.file()}).status, 0);
+  for (const pid_t owner : {first_owner, second_owner}) {
+    ::kill(owner, SIGKILL);
+    ::waitpid(owner, nullptr, 0);
+  }
+  ::close(old_keeper);
+}
+
 // Issue 12: a failed start fails the setup test with the StartError text (exit 3), and no
 // keeper stays behind.
 TEST(FaultShared, AFailedStartFailsTheSetupWithTheStartError) {
