@@ -1,5 +1,6 @@
 # Install headers, libraries, procfix-supervisor and a CMake package:
-#   find_package(procfix CONFIG REQUIRED)  ->  procfix::fixtures, procfix::helpers
+#   find_package(procfix CONFIG REQUIRED)  ->  procfix::fixtures, procfix::helpers,
+#   procfix::procfix-run, procfix_add_shared_server()
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -12,7 +13,8 @@ install(TARGETS procfix_fixtures procfix_helpers
   FILE_SET HEADERS DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 # The fixtures library looks for the supervisor here (PROCFIX_SUPERVISOR_INSTALL_PATH).
 install(TARGETS procfix_supervisor RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR})
-install(TARGETS procfix_run RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# procfix::procfix-run: for procfix_add_shared_server (cmake/ProcfixSharedServer.cmake).
+install(TARGETS procfix_run EXPORT procfix-targets RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 install(EXPORT procfix-targets NAMESPACE procfix:: DESTINATION ${procfix_config_dir})
 export(EXPORT procfix-targets NAMESPACE procfix::
@@ -24,4 +26,5 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/procfix-config-version.cm
   COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/procfix-config.cmake
               ${PROJECT_BINARY_DIR}/procfix-config-version.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/ProcfixSharedServer.cmake
         DESTINATION ${procfix_config_dir})

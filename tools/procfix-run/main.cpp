@@ -18,6 +18,7 @@
 #include "front.hpp"
 #include "options.hpp"
 #include "procfix/fixtures/server.hpp"
+#include "shared.hpp"
 
 namespace {
 
@@ -143,6 +144,7 @@ int run_server(procfix::ServerOptions options, bool watch_stdin, int lines) {
 
 int main(int argc, char** argv) {
   const bool stdin_closed = make_standard_fds_valid();
+  if (auto shared = procfix::run::run_shared_mode(argc, argv)) return *shared;  // shared.hpp
   procfix::run::CommandLine line;
   try {
     line = procfix::run::parse_command_line(argc, argv);
@@ -150,7 +152,7 @@ int main(int argc, char** argv) {
     return usage_error(e.what());
   }
   if (line.help) {
-    std::cout << procfix::run::help_text();
+    std::cout << procfix::run::help_text() << procfix::run::shared_help_text();
     return kExitOk;
   }
   // SIGTERM/SIGINT are read through signalfds: blocked here, before any thread or child starts.
