@@ -241,6 +241,12 @@ TEST(FaultStart, DISABLED_ProgramClosingEveryFdAboveTwo) {
 // some test helpers) used to leave procfix broken for the rest of the process, and one failed
 // start left its server running. Now the closed fds are noticed and replaced.
 TEST(FaultStart, CodeClosingEveryFdAboveTwoLeavesProcfixWorking) {
+#if defined(__SANITIZE_THREAD__)
+  // Closing every fd under the output pump's feet, and reusing the numbers, is the very fd race
+  // ThreadSanitizer reports (the pump thread's epoll_wait against a later close of the reused
+  // number): the scenario's own race, not procfix's. Covered by the default and ASan builds.
+  GTEST_SKIP() << "closing all fds under a running thread is what TSan reports as a race";
+#endif
   const std::string token = procfix::testing::unique_token("close-fds");
   const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
   ::setenv(kCloseFdsMode, token.c_str(), 1);

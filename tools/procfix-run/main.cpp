@@ -18,6 +18,7 @@
 #include "front.hpp"
 #include "options.hpp"
 #include "procfix/fixtures/server.hpp"
+#include "report.hpp"
 #include "shared.hpp"
 
 namespace {
@@ -61,11 +62,6 @@ void write_line(int fd, const json& value) {
     if (n <= 0) return;
     rest.remove_prefix(static_cast<std::size_t>(n));
   }
-}
-
-json describe_exit(const procfix::ExitStatus& status) {
-  if (status.is_exit()) return {{"status", status.code()}};
-  return {{"signal", status.signal()}, {"signal_name", procfix::signal_name(status.signal())}};
 }
 
 // Blocks until stdin reaches EOF (if it is watched), SIGTERM/SIGINT arrives (on `signals`), or
@@ -120,21 +116,7 @@ int run_server(procfix::ServerOptions options, bool watch_stdin, int lines) {
   const std::string cause = wait_for_the_end(watch_stdin, signals, server->exit_event_fd());
 
   const procfix::StopReport report = server->stop();
-  json leaks = json::array();
-  for (const procfix::LeakedProcess& leak : report.leaks) {
-    leaks.push_back({{"pid", leak.pid}, {"command_line", leak.command_line}});
-  }
-  const json stopped = {
-      {"stopped", true},
-      {"ok", report.ok()},
-      {"cause", cause},
-      {"pid", report.pid},
-      {"exit", describe_exit(report.status)},
-      {"needed_kill", report.needed_kill},
-      {"exited_before_stop", report.exited_before_stop},
-      {"stop_ms", std::chrono::duration<double, std::milli>(report.stop_duration).count()},
-      {"leaks", std::move(leaks)},
-  };
+  const json stopped = procfix::run::stopped_line(report, cause, /*details=*/false);
   write_line(lines, stopped);
   if (!report.ok()) std::cerr << "procfix-run: " << report.describe() << '\n';
   return report.ok() ? kExitOk : kExitMisbehaved;

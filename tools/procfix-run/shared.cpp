@@ -25,6 +25,7 @@
 #include "front.hpp"
 #include "options.hpp"
 #include "procfix/fixtures/server.hpp"
+#include "report.hpp"
 
 namespace procfix::run {
 namespace {
@@ -159,31 +160,6 @@ std::optional<SharedArgs> parse_shared(int argc, char** argv) {
   return args;
 }
 
-json describe_exit(const ExitStatus& status) {
-  if (status.is_exit()) return {{"status", status.code()}};
-  return {{"signal", status.signal()}, {"signal_name", signal_name(status.signal())}};
-}
-
-json stopped_line(const StopReport& report, const std::string& cause) {
-  json leaks = json::array();
-  for (const LeakedProcess& leak : report.leaks) {
-    leaks.push_back({{"pid", leak.pid}, {"command_line", leak.command_line}});
-  }
-  return {
-      {"stopped", true},
-      {"ok", report.ok()},
-      {"cause", cause},
-      {"pid", report.pid},
-      {"exit", describe_exit(report.status)},
-      {"needed_kill", report.needed_kill},
-      {"exited_before_stop", report.exited_before_stop},
-      {"stop_ms", std::chrono::duration<double, std::milli>(report.stop_duration).count()},
-      {"leaks", std::move(leaks)},
-      {"report", report.ok() ? std::string{} : report.describe()},
-      {"stderr_tail", report.stderr_tail},
-  };
-}
-
 // What a keeper waits for: the owner's end, SIGTERM/SIGINT/SIGHUP, the lifetime bound, and (once
 // the server runs) the server's end. Returns the cause, or empty if `extra` (an eventfd) fired.
 std::string wait_for_cause(int owner, pid_t owner_pid, int signals, int server_ended, int extra,
@@ -295,7 +271,7 @@ std::string wait_for_cause(int owner, pid_t owner_pid, int signals, int server_e
   const std::string cause = wait_for_cause(owner, owner_pid, signals, server->exit_event_fd(), -1,
                                            deadline, args.max_lifetime);
   const StopReport stopped = server->stop();
-  write_atomically(stop_file(args.state), stopped_line(stopped, cause));
+  write_atomically(stop_file(args.state), stopped_line(stopped, cause, /*details=*/true));
   state["ready"] = false;
   if (cause == "server exited") {
     state["state"] = "exited";
