@@ -79,20 +79,24 @@ TEST(FaultSupervisor, SweepOfManyLeaksNeedsNoFdPerProcess) {
 // server's links.
 void expect_fork_chains_swept(const std::vector<std::string>& extra_args) {
   std::string previous;
+  int rounds_with_leaks = 0;
   for (int round = 0; round < 10; ++round) {
     const std::string token = unique_token();
     std::vector<std::string> args{token};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     Server server{child("supervisor_fork_chain", args)};
     const StopReport report = server.stop();
-    // A link caught while it exits by itself has no command line any more ("[comm]").
-    EXPECT_FALSE(report.leaks.empty()) << report.describe();
+    // A link caught while it exits by itself has no command line any more ("[comm]"). A chain
+    // may also have ended before the stop (a fork refused under ThreadSanitizer's load): the
+    // scenario must occur in some rounds, not in every one.
+    if (!report.leaks.empty()) ++rounds_with_leaks;
     if (!previous.empty()) {
       EXPECT_FALSE(lists_token(report, previous)) << report.describe();
     }
     EXPECT_THAT(survivors_with(token, 500ms), IsEmpty()) << "round " << round;
     previous = token;
   }
+  EXPECT_GT(rounds_with_leaks, 0) << "no stop caught a link of the chain: the scenario never ran";
 }
 
 TEST(FaultSupervisor, ForkChainLeavesNoSurvivor) {
