@@ -17,54 +17,25 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
 
+#include "child_io.hpp"
+
 namespace {
 
-void write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n <= 0) std::_Exit(3);
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
+using procfix::fault_child::notify;
+using procfix::fault_child::wait_for_sigterm;
+using procfix::fault_child::write_all;
 
-void notify(std::string_view datagram) {
-  const char* name = std::getenv("NOTIFY_SOCKET");
-  if (name == nullptr) std::_Exit(4);
-  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  const std::size_t length = std::strlen(name);
-  std::memcpy(address.sun_path, name, length);
-  if (name[0] == '@') address.sun_path[0] = '\0';
-  const auto size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length);
-  if (::sendto(fd, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&address),
-               size) < 0) {
-    std::_Exit(5);
-  }
-  ::close(fd);
-}
-
-[[noreturn]] void wait_for_sigterm() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigprocmask(SIG_BLOCK, &set, nullptr);
-  int signal = 0;
-  sigwait(&set, &signal);
-  std::_Exit(0);
-}
-
-// The misbehaviour "takes this long" (allowed in an adversarial child only).
-void sleep_ms(long ms) {
-  timespec t{ms / 1000, (ms % 1000) * 1000000};
-  while (::nanosleep(&t, &t) != 0) {
-  }
+// The misbehaviour "takes this long": work (not a sleep), as a slow initialisation would be.
+void work_for_ms(long ms) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds{ms};
+  while (std::chrono::steady_clock::now() < until) (void)::getppid();
 }
 
 }  // namespace
@@ -91,7 +62,7 @@ int main(int argc, char** argv) {
     notify(std::string{"EXTEND_TIMEOUT_USEC="} + argv[2]);
     const long ms = std::strtol(argv[3], nullptr, 10);
     if (ms >= 0) {
-      sleep_ms(ms);
+      work_for_ms(ms);
       notify("READY=1");
     }
   } else if (mode == "errno-exit") {

@@ -23,46 +23,18 @@
 #include <string>
 #include <string_view>
 
+#include "child_io.hpp"
+
 namespace {
 
-void write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n <= 0) std::_Exit(3);
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
+using procfix::fault_child::notify;
+using procfix::fault_child::wait_for_sigterm;
+using procfix::fault_child::write_all;
 
 void ready_fd_line(std::string_view bytes) {
   const char* fd = std::getenv("PROCFIX_READY_FD");
   if (fd == nullptr) std::_Exit(4);
   write_all(std::atoi(fd), bytes);
-}
-
-void notify(std::string_view datagram) {
-  const char* name = std::getenv("NOTIFY_SOCKET");
-  if (name == nullptr) std::_Exit(4);
-  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  const std::size_t length = std::strlen(name);
-  std::memcpy(address.sun_path, name, length);
-  if (name[0] == '@') address.sun_path[0] = '\0';
-  const auto size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length);
-  if (::sendto(fd, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&address),
-               size) < 0) {
-    std::_Exit(5);
-  }
-  ::close(fd);
-}
-
-[[noreturn]] void wait_for_sigterm() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  int signal = 0;
-  sigwait(&set, &signal);
-  std::_Exit(0);
 }
 
 }  // namespace
