@@ -319,28 +319,66 @@ tcp::acceptor make_acceptor(asio::io_context& io, const Config& config) {
   }
 }
 
-}  // namespace
-
-int serve(const Config& config, json fields) {
-  // Stop signals stay blocked in every thread but the last request worker, which unblocks them
-  // while it runs the io loop, idle in epoll_wait or in Asio's wait for work: a delivery
-  // interrupts either at once, and Asio's handler runs. (A signal that lands on a thread busy
-  // elsewhere can be held back indefinitely under ThreadSanitizer, which defers signals until the
-  // thread's next intercepted call.) Signals that arrive before the workers start stay pending and
-  // are not lost.
+// Stop signals stay blocked in every thread but the last request worker, which unblocks them
+// while it runs the io loop, idle in epoll_wait or in Asio's wait for work: a delivery
+// interrupts either at once, and Asio's handler runs. (A signal that lands on a thread busy
+// elsewhere can be held back indefinitely under ThreadSanitizer, which defers signals until the
+// thread's next intercepted call.) Signals that arrive before the workers start stay pending and
+// are not lost. Returns the blocked set.
+sigset_t block_stop_signals() {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   for (int sig : {SIGINT, SIGTERM, SIGQUIT}) sigaddset(&stop_signals, sig);
   ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  return stop_signals;
+}
 
-  asio::io_context io{config.threads};
+procfix::StopOnSignalsOptions stop_signal_options(const Config& config) {
   procfix::StopOnSignalsOptions signal_options{.force_exit_on_second_signal =
                                                    !config.hang_in_shutdown};
   if (config.ignore_sigterm) {
     ::signal(SIGTERM, SIG_IGN);
     signal_options.signals = {SIGINT, SIGQUIT};
   }
-  procfix::StopOnSignals stop{io, signal_options};
+  return signal_options;
+}
+
+[[noreturn]] void hang_until_killed() {
+  std::promise<void> never;
+  never.get_future().wait();  // never ready: hangs until SIGKILL
+  std::abort();
+}
+
+// The workers: --hang-in-shutdown's, then the pool of request workers, each running the io loop.
+// Stop signals are unblocked only in the last one started, once it runs the loop (see
+// block_stop_signals()): no signal can stop the group before every worker was started (run()
+// would throw), and Asio's handler runs at once.
+void run_workers(procfix::WorkerGroup& group, asio::io_context& io, const Config& config,
+                 const sigset_t& stop_signals) {
+  if (config.hang_in_shutdown) {
+    group.run("hang-in-shutdown", [](std::stop_token token) {
+      std::mutex mutex;
+      std::condition_variable_any stopped;
+      std::unique_lock lock{mutex};
+      stopped.wait(lock, token, [] { return false; });
+      hang_until_killed();
+    });
+  }
+  for (int i = 0; i < config.threads; ++i) {
+    group.run("io-" + std::to_string(i + 1),
+              [&io, &stop_signals, unblock = i == config.threads - 1] {
+                if (unblock) ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
+                io.run();
+              });
+  }
+}
+
+}  // namespace
+
+int serve(const Config& config, json fields) {
+  const sigset_t stop_signals = block_stop_signals();
+  asio::io_context io{config.threads};
+  procfix::StopOnSignals stop{io, stop_signal_options(config)};
   // Runs on a request worker when the first stop signal is handled.
   std::stop_callback on_signal{stop.token(), [&stop, &config] {
                                  if (stop.signal() != SIGTERM) return;
@@ -361,38 +399,15 @@ int serve(const Config& config, json fields) {
 
   procfix::WorkerGroup group{stop.token(), {.shutdown_deadline = config.shutdown_deadline}};
   server.start();
-  // The io worker starts last: it runs the signal handling, so the group cannot be stopping
-  // before every worker was started (run() would throw).
-  if (config.hang_in_shutdown) {
-    group.run("hang-in-shutdown", [](std::stop_token token) {
-      std::mutex mutex;
-      std::condition_variable_any stopped;
-      std::unique_lock lock{mutex};
-      stopped.wait(lock, token, [] { return false; });
-      std::promise<void> never;
-      never.get_future().wait();  // never ready: hangs until SIGKILL
-    });
-  }
-
-  // The pool of request workers: each runs the io loop. Stop signals are unblocked only in the
-  // last one started, once it runs the loop (see above): no signal can stop the group before
-  // every worker was started, and Asio's handler runs at once.
   std::stop_callback shutdown{
       group.token(), [&] { asio::post(server.strand(), [&] { server.begin_shutdown(); }); }};
-  for (int i = 0; i < config.threads; ++i) {
-    group.run("io-" + std::to_string(i + 1),
-              [&io, &stop_signals, unblock = i == config.threads - 1] {
-                if (unblock) ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
-                io.run();
-              });
-  }
+  run_workers(group, io, config, stop_signals);
   const procfix::GroupResult result = group.wait();
   if (result.ok()) return 0;
   std::cerr << "sample_child: " << result.describe() << '\n';
   if (config.hang_in_shutdown) {
     std::cerr << "sample_child: --hang-in-shutdown: staying hung until killed\n";
-    std::promise<void> never;
-    never.get_future().wait();
+    hang_until_killed();
   }
   std::fflush(nullptr);
   ::_exit(1);  // stuck threads may still use io and server: skip destructors

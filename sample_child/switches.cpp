@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "config.hpp"
+#include "detail/help_row.hpp"
 #include "detail/signal_names.hpp"
 
 namespace sample_child {
@@ -208,21 +209,9 @@ std::string usage_text() {
       section = s.section;
       text += "\n" + std::string{section} + "\n";
     }
-    std::string row = "  " + std::string{s.name};
-    if (!s.form.empty()) row += "=" + std::string{s.form};
-    if (row.size() + 1 > kColumn) {
-      text += row + "\n";
-      row.clear();
-    }
-    std::string_view help = s.help;
-    for (;;) {
-      row.resize(kColumn, ' ');
-      const std::size_t newline = help.find('\n');
-      text += row + std::string{help.substr(0, newline)} + "\n";
-      if (newline == std::string_view::npos) break;
-      help.remove_prefix(newline + 1);
-      row.clear();
-    }
+    std::string syntax{s.name};
+    if (!s.form.empty()) syntax += "=" + std::string{s.form};
+    text += procfix::detail::help_row(syntax, s.help, kColumn);
   }
   return text + std::string{kExitStatus};
 }

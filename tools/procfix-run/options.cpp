@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include "detail/help_row.hpp"
 #include "detail/signal_names.hpp"
 
 #include <signal.h>
@@ -330,20 +331,7 @@ std::string help_text() {
       text += "\n";
       if (!section.empty()) text += std::string{section} + "\n";
     }
-    std::string row = "  " + syntax(s);
-    if (row.size() + 1 > kColumn) {
-      text += row + "\n";
-      row.clear();
-    }
-    std::string_view help = s.help;
-    for (;;) {
-      row.resize(kColumn, ' ');
-      const std::size_t newline = help.find('\n');
-      text += row + std::string{help.substr(0, newline)} + "\n";
-      if (newline == std::string_view::npos) break;
-      help.remove_prefix(newline + 1);
-      row.clear();
-    }
+    text += detail::help_row(syntax(s), s.help, kColumn);
   }
   return text + std::string{kExitStatus};
 }
