@@ -1,5 +1,7 @@
 #include "support.hpp"
 
+#include "detail/proc.hpp"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -265,17 +267,7 @@ int open_fd_count() {
 }
 
 std::vector<pid_t> children_of(pid_t pid) {
-  std::vector<pid_t> children;
-  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
-  DIR* dir = ::opendir(tasks.c_str());
-  if (dir == nullptr) return children;
-  while (dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
-    std::istringstream list{read_small_file(tasks + "/" + entry->d_name + "/children")};
-    for (pid_t child; list >> child;) children.push_back(child);
-  }
-  ::closedir(dir);
-  return children;
+  return procfix::detail::children_of(pid);
 }
 
 std::vector<pid_t> children_of_self() {

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "detail/unix_address.hpp"
 #include "ready_internal.hpp"
 
 namespace procfix {
@@ -73,7 +74,7 @@ std::string validate_notify_socket(const char* value) {
     throw ReadyError("procfix readiness: " + quoted +
                      " is neither an absolute socket path nor an abstract '@name'");
   }
-  if (text.size() > sizeof(sockaddr_un::sun_path) - (text.front() == '/' ? 1 : 0)) {
+  if (!detail::unix_address(text)) {
     throw ReadyError("procfix readiness: " + quoted +
                      " is longer than a unix socket address allows");
   }
@@ -173,17 +174,8 @@ void write_and_close_locked(ReadyState& s, std::string_view bytes) {
 
 // Sends one datagram to NOTIFY_SOCKET. Requires state().mutex held (for notify_socket).
 void send_to_notify_socket(const std::string& socket_name, std::string_view datagram) {
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::size_t path_length = socket_name.size();
-  if (socket_name.front() == '@') {
-    address.sun_path[0] = '\0';  // abstract namespace
-    std::memcpy(address.sun_path + 1, socket_name.data() + 1, socket_name.size() - 1);
-  } else {
-    std::memcpy(address.sun_path, socket_name.data(), socket_name.size());
-    path_length += 1;  // include the terminating NUL of a filesystem path
-  }
-  const auto address_length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path_length);
+  // validate_notify_socket() checked the length: never nullopt.
+  const std::optional<detail::UnixAddress> address = detail::unix_address(socket_name);
 
   const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd == -1) {
@@ -192,8 +184,8 @@ void send_to_notify_socket(const std::string& socket_name, std::string_view data
   }
   ssize_t sent = -1;
   do {
-    sent = ::sendto(fd, datagram.data(), datagram.size(), MSG_NOSIGNAL,
-                    reinterpret_cast<const sockaddr*>(&address), address_length);
+    sent = ::sendto(fd, datagram.data(), datagram.size(), MSG_NOSIGNAL, address->get(),
+                    address->length);
   } while (sent == -1 && errno == EINTR);
   const int error = errno;
   ::close(fd);

@@ -33,9 +33,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "detail/unix_address.hpp"
+#include "support/line_client.hpp"
+
 extern char** environ;
 
-namespace procfix::test {
+namespace procfix::testing {
 
 inline constexpr std::chrono::milliseconds kHangCatch{60'000};
 
@@ -279,63 +282,8 @@ inline bool killed_by(int status, int sig) {
 
 // Connects to "host:port" / "[v6]:port". Returns the socket, or an empty Fd with errno set.
 inline Fd connect_to(const std::string& address) {
-  const bool v6 = address.front() == '[';
-  const auto colon = address.rfind(':');
-  const std::string host = v6 ? address.substr(1, colon - 2) : address.substr(0, colon);
-  const auto port = static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1)));
-  sockaddr_storage storage{};
-  socklen_t length = 0;
-  if (v6) {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&storage);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(port);
-    ::inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr);
-    length = sizeof *in6;
-  } else {
-    auto* in4 = reinterpret_cast<sockaddr_in*>(&storage);
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons(port);
-    ::inet_pton(AF_INET, host.c_str(), &in4->sin_addr);
-    length = sizeof *in4;
-  }
-  Fd fd{::socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  if (!fd) fail_errno("socket");
-  while (::connect(fd.get(), reinterpret_cast<sockaddr*>(&storage), length) != 0) {
-    if (errno == EINTR) continue;
-    const int error = errno;
-    fd.reset();
-    errno = error;
-    return fd;
-  }
-  return fd;
+  return Fd{connect_socket(address)};
 }
-
-// A line-protocol client connection.
-class LineClient {
- public:
-  explicit LineClient(const std::string& address) : fd_{connect_to(address)} {
-    if (!fd_) fail_errno("connect to " + address);
-  }
-  void send(const std::string& line) {
-    const std::string data = line + "\n";
-    std::size_t done = 0;
-    while (done < data.size()) {
-      const ssize_t n = ::send(fd_.get(), data.data() + done, data.size() - done, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) fail_errno("send");
-      done += static_cast<std::size_t>(n);
-    }
-  }
-  std::optional<std::string> receive() { return read_line(fd_.get(), buffer_); }
-  std::string exchange(const std::string& line) {
-    send(line);
-    return receive().value_or("<EOF>");
-  }
-
- private:
-  Fd fd_;
-  std::string buffer_;
-};
 
 // A unix datagram socket standing in for systemd's NOTIFY_SOCKET: a filesystem path in a fresh
 // temporary directory, or an abstract name ("@..."), unique per process.
@@ -344,25 +292,19 @@ class NotifyListener {
   explicit NotifyListener(bool abstract) {
     fd_ = Fd{::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
     if (!fd_) fail_errno("socket(AF_UNIX)");
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    socklen_t length = 0;
     static int counter = 0;
     const std::string unique =
         "procfix-notify-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
     if (abstract) {
       name_ = "@" + unique;
-      std::memcpy(address.sun_path + 1, unique.data(), unique.size());
-      length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + unique.size());
     } else {
       char directory[] = "/tmp/procfix-helpers-XXXXXX";
       if (::mkdtemp(directory) == nullptr) fail_errno("mkdtemp");
       directory_ = directory;
       name_ = directory_ + "/notify";
-      std::memcpy(address.sun_path, name_.data(), name_.size());
-      length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name_.size() + 1);
     }
-    if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&address), length) != 0) fail_errno("bind");
+    const auto address = procfix::detail::unix_address(name_);
+    if (!address || ::bind(fd_.get(), address->get(), address->length) != 0) fail_errno("bind");
   }
   ~NotifyListener() {
     if (!directory_.empty()) {
@@ -387,4 +329,4 @@ class NotifyListener {
   std::string directory_;
 };
 
-}  // namespace procfix::test
+}  // namespace procfix::testing

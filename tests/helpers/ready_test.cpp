@@ -19,8 +19,8 @@
 
 namespace {
 
-using procfix::test::Fd;
-using procfix::test::NotifyListener;
+using procfix::testing::Fd;
+using procfix::testing::NotifyListener;
 using ::testing::HasSubstr;
 
 struct Pipe {
@@ -55,7 +55,7 @@ TEST_F(Ready, WritesOneJsonLineAndClosesTheFd) {
   EXPECT_TRUE(outcome.wrote_ready_fd);
   EXPECT_FALSE(outcome.notified_socket);
   EXPECT_FALSE(is_open(pipe.write_end));
-  const std::string all = procfix::test::read_all(pipe.read_end.get());
+  const std::string all = procfix::testing::read_all(pipe.read_end.get());
   EXPECT_EQ(all, R"({"address":"127.0.0.1:4242","name":"x","pid":17})"
                  "\n");
 }
@@ -214,7 +214,7 @@ TEST_F(Ready, WritesAMaximalLineThroughASmallPipe) {
   const std::string skeleton = R"({"address":"127.0.0.1:1","pad":""})";
   const std::string pad(procfix::kMaxReadyLineBytes - skeleton.size() - 1, 'y');
   std::string received;
-  std::thread reader{[&] { received = procfix::test::read_all(pipe.read_end.get()); }};
+  std::thread reader{[&] { received = procfix::testing::read_all(pipe.read_end.get()); }};
   const auto outcome = procfix::notify_ready({.address = "127.0.0.1:1", .extra = {{"pad", pad}}});
   reader.join();
   EXPECT_TRUE(outcome.wrote_ready_fd);
@@ -246,7 +246,7 @@ TEST_F(Ready, AnEmptyAddressWritesNoAddressField) {
   Pipe pipe;
   set_ready_fd(pipe.write_end);
   (void)procfix::notify_ready({.extra = {{"pid", 1}}});
-  EXPECT_EQ(procfix::test::read_all(pipe.read_end.get()), "{\"pid\":1}\n");
+  EXPECT_EQ(procfix::testing::read_all(pipe.read_end.get()), "{\"pid\":1}\n");
 }
 
 TEST_F(Ready, NotifySocketPathGetsReadyStatusAndStopping) {
@@ -273,7 +273,7 @@ TEST_F(Ready, NotifySocketAbstractNameAndReadyFdTogether) {
   EXPECT_TRUE(outcome.wrote_ready_fd);
   EXPECT_TRUE(outcome.notified_socket);
   EXPECT_EQ(listener.receive(), "READY=1");
-  EXPECT_EQ(procfix::test::read_all(pipe.read_end.get()), "{\"address\":\"[::1]:80\"}\n");
+  EXPECT_EQ(procfix::testing::read_all(pipe.read_end.get()), "{\"address\":\"[::1]:80\"}\n");
 }
 
 TEST_F(Ready, NotifySocketWithoutListenerThrowsNamingIt) {

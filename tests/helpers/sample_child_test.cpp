@@ -13,7 +13,7 @@
 
 namespace {
 
-using namespace procfix::test;
+using namespace procfix::testing;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 

@@ -230,6 +230,21 @@ TEST(ProcfixRun, OptionsTheFixturesRejectAreUsageErrorsNamingTheOption) {
   EXPECT_THAT(regex.all_stderr(), HasSubstr("--ready=line: pattern '(' is not a valid regular"));
 }
 
+TEST(ProcfixRun, UnsetEnvRemovesAnInheritedVariable) {
+  ASSERT_EQ(::setenv("PROCFIX_RUN_INHERITED", "from the test", 1), 0);
+  RunProcess run{{"--unset-env=PROCFIX_RUN_INHERITED", "--", PROCFIX_SAMPLE_CHILD,
+                  "--report-env=PROCFIX_RUN_INHERITED", "--report-env=PATH"}};
+  ::unsetenv("PROCFIX_RUN_INHERITED");
+  const json ready = json::parse(run.line());
+  EXPECT_TRUE(ready.at("message").at("env").at("PROCFIX_RUN_INHERITED").is_null());
+  EXPECT_TRUE(ready.at("message").at("env").at("PATH").is_string());  // the rest is inherited
+  run.close_stdin();
+  EXPECT_EQ(run.wait(), 0);
+  RunProcess both{{"--env=A=1", "--unset-env=A", "--", PROCFIX_SAMPLE_CHILD}};
+  EXPECT_EQ(both.wait(), 2);
+  EXPECT_THAT(both.all_stderr(), HasSubstr("--unset-env names 'A', which .env sets"));
+}
+
 using procfix::testing::descendants;
 
 TEST(ProcfixRun, NothingSurvivesASigkilledProcfixRun) {

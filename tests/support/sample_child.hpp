@@ -21,6 +21,11 @@ inline ServerOptions sample_child(std::vector<std::string> args = {},
                        .readiness = std::move(readiness)};
 }
 
+// The same with the readiness mode first.
+inline ServerOptions sample_child(Readiness readiness, std::vector<std::string> args = {}) {
+  return sample_child(std::move(args), std::move(readiness));
+}
+
 // Starts a server that must fail to start, and returns the error.
 inline StartError start_failure(ServerOptions options) {
   try {

@@ -99,7 +99,7 @@ int run_server(procfix::ServerOptions options, bool watch_stdin, int lines) {
   try {
     server.emplace(std::move(options));
   } catch (const procfix::OptionsError& e) {
-    return usage_error(procfix::run::with_option_names(e.what()));
+    return usage_error(procfix::run::with_option_names(e));
   } catch (const procfix::Error& e) {
     std::cerr << "procfix-run: " << e.what() << '\n';
     return kExitStartFailed;

@@ -1,5 +1,8 @@
 #include "options.hpp"
 
+#include "detail/help_row.hpp"
+#include "detail/signal_names.hpp"
+
 #include <signal.h>
 
 #include <charconv>
@@ -25,8 +28,8 @@ struct Switch {
   // Applies the value; false if the value is not of this row's form (another row may take it).
   // Throws UsageError for a value of this form that is bad.
   bool (*apply)(std::string_view value, CommandLine& line);
-  // The ServerOptions field as the fixtures' OptionsError names it, and how to show it instead
-  // (empty: the switch's name). Both empty if the switch sets no field the fixtures check.
+  // The ServerOptions field as the fixtures' OptionsError::field() names it, and how to show it
+  // instead (empty: the switch's name). Both empty if the switch sets no field the fixtures check.
   std::string_view field = {};
   std::string_view field_as = {};
 };
@@ -68,16 +71,7 @@ milliseconds parse_duration(std::string_view option, std::string_view text) {
 
 // A signal number (1..NSIG-1) or name ("TERM", "SIGTERM").
 int parse_signal_number(std::string_view option, std::string_view text) {
-  if (all_digits(text)) {
-    const std::uint64_t value = parse_count(option, text, NSIG - 1);
-    if (value >= 1) return static_cast<int>(value);
-  } else {
-    if (text.starts_with("SIG")) text.remove_prefix(3);
-    for (int sig = 1; sig < NSIG; ++sig) {
-      const char* name = ::sigabbrev_np(sig);
-      if (name != nullptr && text == name) return sig;
-    }
-  }
+  if (const std::optional<int> signal = detail::parse_signal(text)) return *signal;
   reject(std::string{option} + ": '" + std::string{text} + "' is not a signal");
 }
 
@@ -219,6 +213,14 @@ const Switch kSwitches[] = {
        return true;
      },
      ".env"},
+    {kProcess, "--unset-env", "NAME",
+     "remove NAME from the environment the server inherits\n(repeatable)",
+     [](std::string_view v, CommandLine& l) {
+       if (v.empty()) reject("--unset-env needs a variable name");
+       l.server.unset_env.emplace_back(v);
+       return true;
+     },
+     ".unset_env"},
     {kProcess, "--log-dir", "DIR", "also write the server's stdout/stderr to files in DIR",
      [](std::string_view v, CommandLine& l) {
        l.server.log_directory = v;
@@ -329,39 +331,19 @@ std::string help_text() {
       text += "\n";
       if (!section.empty()) text += std::string{section} + "\n";
     }
-    std::string row = "  " + syntax(s);
-    if (row.size() + 1 > kColumn) {
-      text += row + "\n";
-      row.clear();
-    }
-    std::string_view help = s.help;
-    for (;;) {
-      row.resize(kColumn, ' ');
-      const std::size_t newline = help.find('\n');
-      text += row + std::string{help.substr(0, newline)} + "\n";
-      if (newline == std::string_view::npos) break;
-      help.remove_prefix(newline + 1);
-      row.clear();
-    }
+    text += detail::help_row(syntax(s), s.help, kColumn);
   }
   return text + std::string{kExitStatus};
 }
 
-std::string with_option_names(std::string message) {
-  std::vector<std::pair<std::string_view, std::string>> names = {{"ServerOptions: ", ""},
-                                                                 {".executable", "SERVER"}};
+std::string with_option_names(const OptionsError& error) {
+  if (error.field() == ".executable") return "SERVER" + error.problem();
   for (const Switch& s : kSwitches) {
-    if (!s.field.empty()) {
-      names.emplace_back(s.field,
-                         s.field_as.empty() ? std::string{s.name} : std::string{s.field_as});
+    if (!s.field.empty() && s.field == error.field()) {
+      return std::string{s.field_as.empty() ? s.name : s.field_as} + error.problem();
     }
   }
-  for (const auto& [field, option] : names) {
-    if (const std::size_t at = message.find(field); at != std::string::npos) {
-      message.replace(at, field.size(), option);
-    }
-  }
-  return message;
+  return error.field() + error.problem();
 }
 
 }  // namespace procfix::run

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "procfix/fixtures/errors.hpp"
 #include "procfix/fixtures/options.hpp"
 
 namespace procfix::run {
@@ -26,9 +27,10 @@ CommandLine parse_command_line(int argc, char** argv);
 // The --help text, generated from the table of switches.
 std::string help_text();
 
-// The fixtures' OptionsError names ServerOptions fields (".ready_timeout"); this rewrites it to
-// name the command-line option that set the field ("--ready-timeout"), from the same table.
-std::string with_option_names(std::string message);
+// The fixtures' OptionsError names a ServerOptions field (field() ".ready_timeout"); this says
+// the same (its problem()) of the command-line option that set the field ("--ready-timeout"),
+// found in the same table. A field no switch sets is named as the fixtures name it.
+std::string with_option_names(const OptionsError& error);
 
 // What a duration option maps "inf" (and any value from 100 years up) to: the library's "no
 // limit" (its deadlines saturate).

@@ -249,7 +249,7 @@ std::string wait_for_cause(int owner, pid_t owner_pid, int signals, int server_e
   try {
     server.emplace(std::move(options));
   } catch (const OptionsError& e) {
-    fail_start(with_option_names(e.what()), kExitUsage);
+    fail_start(with_option_names(e), kExitUsage);
   } catch (const std::exception& e) {
     fail_start(e.what(), kExitStartFailed);
   }

@@ -20,13 +20,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "procfix/helpers/protocol.hpp"
+
 namespace procfix {
 
-// The environment variable carrying the readiness fd number (protocol v1).
-inline constexpr std::string_view kReadyFdVariable = "PROCFIX_READY_FD";
-
-// Largest ready line protocol v1 allows, in bytes, including the terminating newline.
-inline constexpr std::size_t kMaxReadyLineBytes = 64 * 1024;
+// kReadyFdVariable and kMaxReadyLineBytes: see protocol.hpp.
 
 // Thrown by every function of this header on failure.
 class ReadyError : public std::runtime_error {
