@@ -1,7 +1,8 @@
 // Issue 12: 20 tiny tests against one sample_child. Under ctest with the label shared-server-demo
 // they all use one server kept for the whole run (PROCFIX_SHARED_SHARED_DEMO, set by
 // procfix_require_shared_server's properties); with the label shared-server-baseline, or run
-// directly, the global environment starts a server per test process. The C++ is the same.
+// directly, the global environment starts a server per test process. The C++ is the same, and
+// its options in main() are the only definition of the server (FROM_TEST_BINARY in CMake).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -70,7 +71,10 @@ PROCFIX_DEMO_TEST(20)
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  // The name is what ties it to procfix_add_shared_server(NAME shared_demo ...) in CMake.
+  // The only definition of the server: under ctest, procfix_add_shared_server(NAME shared_demo
+  // FROM_TEST_BINARY shared_demo_tests) runs this binary with PROCFIX_DESCRIBE_SERVER=shared_demo,
+  // and this call prints these options and exits; the setup test starts the shared server with
+  // them. Run directly (or with the baseline label), the call starts a server with them.
   server = procfix::add_global_server({.executable = PROCFIX_SAMPLE_CHILD, .name = "shared_demo"});
   return RUN_ALL_TESTS();
 }
