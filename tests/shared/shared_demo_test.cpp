@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "procfix/fixtures/environment.hpp"
@@ -23,10 +24,16 @@ std::string key_prefix() {
   return std::string{info->test_suite_name()} + "." + info->name() + ".";
 }
 
-// Records which server this test used, when it is the shared one (shared_demo.one_start).
+// Records which server this test used: the shared one in <state file>.seen
+// (shared_demo.one_start); its own, under the baseline label, in $PROCFIX_DEMO_SEEN (tools/bench
+// counts the starts).
 void record_server() {
-  if (server->shared_state_file().empty()) return;
-  const std::string seen = server->shared_state_file() + ".seen";
+  const char* baseline = std::getenv("PROCFIX_DEMO_SEEN");
+  const std::string seen = !server->shared_state_file().empty()
+                               ? server->shared_state_file() + ".seen"
+                           : baseline != nullptr ? baseline
+                                                 : "";
+  if (seen.empty()) return;
   const int fd = ::open(seen.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   ASSERT_GE(fd, 0) << seen;
   const std::string line = std::to_string(server->pid()) + "\n";
