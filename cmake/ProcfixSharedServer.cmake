@@ -1,16 +1,30 @@
 # One server for a whole ctest run (docs/shared-servers.md).
 #
 #   procfix_add_shared_server(NAME <name> COMMAND <exe> [<arg>...]
-#     [READY fd|notify[:ADDR]|line:REGEX|socket[:ADDR]] [READY_TIMEOUT <ms>]
-#     [ENV <NAME=VALUE>...] [STOP_SIGNAL <sig>] [STOP_GRACE <ms>] [EXPECT_EXIT <n|signal:SIG|any>]
-#     [USER <user>] [WORKING_DIRECTORY <dir>] [LOG_DIR <dir>]
+#     [READY fd|notify[:ADDR]|line:REGEX|socket[:ADDR]|listen[:N|:ADDR]|fdline:FD:REGEX]
+#     [READY_TIMEOUT <ms>] [ENV <NAME=VALUE>...] [STOP_SIGNAL <sig>] [STOP_GRACE <ms>]
+#     [EXPECT_EXIT <n|signal:SIG|any>] [USER <user>] [WORKING_DIRECTORY <dir>] [LOG_DIR <dir>]
 #     [MAX_LIFETIME <ms>]              # upper bound on the server's life (default 3600000)
 #     [STATE_FILE <path>]              # default ${CMAKE_CURRENT_BINARY_DIR}/procfix-shared/<name>.json
 #     [LABELS <label>...])             # also given to the setup and cleanup tests
 #
-# adds the tests <name>.setup (FIXTURES_SETUP <name>: `procfix-run --detach`, owned by ctest, the
-# setup test's parent) and <name>.cleanup (FIXTURES_CLEANUP <name>: `procfix-run --stop`, which
-# fails with the StopReport and the server's stderr tail if the server misbehaved), and sets
+# or, with the options defined once in the test binary's C++ instead:
+#
+#   procfix_add_shared_server(NAME <name> FROM_TEST_BINARY <target or path>
+#     [OPTIONS_TIMEOUT <ms>]           # bound on running the binary for its options (default 30000)
+#     [MAX_LIFETIME <ms>]
+#     [STATE_FILE <path>]              # default ${CMAKE_CURRENT_BINARY_DIR}/procfix-shared/<name>.json
+#     [LABELS <label>...])             # also given to the setup and cleanup tests
+#
+# Its setup test runs `procfix-run --detach --options-from=<binary>:<name>`: procfix-run runs the
+# binary with PROCFIX_DESCRIBE_SERVER=<name>, and the binary's procfix::add_global_server() call
+# whose options have that name prints them (every field, as JSON) and exits without running a
+# test. No server option may then be given here (the options must not be written twice).
+#
+# Either form adds the tests <name>.setup (FIXTURES_SETUP <name>: `procfix-run --detach`, owned by
+# ctest, the setup test's parent) and <name>.cleanup (FIXTURES_CLEANUP <name>: `procfix-run
+# --stop`, which fails with the StopReport and the server's stderr tail if the server misbehaved),
+# and sets
 # PROCFIX_SHARED_<NAME>_STATE_FILE and PROCFIX_SHARED_<NAME>_PROPERTIES in the caller's scope.
 #
 #   procfix_require_shared_server(<name> TESTS <test>...)
@@ -31,10 +45,24 @@ endfunction()
 
 function(procfix_add_shared_server)
   cmake_parse_arguments(arg ""
-    "NAME;READY;READY_TIMEOUT;STOP_SIGNAL;STOP_GRACE;EXPECT_EXIT;USER;WORKING_DIRECTORY;LOG_DIR;MAX_LIFETIME;STATE_FILE"
+    "NAME;READY;READY_TIMEOUT;STOP_SIGNAL;STOP_GRACE;EXPECT_EXIT;USER;WORKING_DIRECTORY;LOG_DIR;MAX_LIFETIME;STATE_FILE;FROM_TEST_BINARY;OPTIONS_TIMEOUT"
     "COMMAND;ENV;LABELS" ${ARGN})
-  if(NOT arg_NAME OR NOT arg_COMMAND)
-    message(FATAL_ERROR "procfix_add_shared_server: NAME and COMMAND are required")
+  if(NOT arg_NAME OR (NOT arg_COMMAND AND NOT arg_FROM_TEST_BINARY))
+    message(FATAL_ERROR "procfix_add_shared_server: NAME and COMMAND (or FROM_TEST_BINARY) are "
+                        "required")
+  endif()
+  if(arg_FROM_TEST_BINARY)
+    set(server_keys COMMAND READY READY_TIMEOUT ENV STOP_SIGNAL STOP_GRACE EXPECT_EXIT USER
+                    WORKING_DIRECTORY LOG_DIR)
+    foreach(key IN LISTS server_keys)
+      if(DEFINED arg_${key})
+        message(FATAL_ERROR "procfix_add_shared_server(${arg_NAME}): FROM_TEST_BINARY takes every "
+                            "server option from the binary's C++; ${key} cannot be given with it")
+      endif()
+    endforeach()
+  elseif(DEFINED arg_OPTIONS_TIMEOUT)
+    message(FATAL_ERROR "procfix_add_shared_server(${arg_NAME}): OPTIONS_TIMEOUT needs "
+                        "FROM_TEST_BINARY")
   endif()
   if(arg_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "procfix_add_shared_server(${arg_NAME}): unknown arguments: "
@@ -64,16 +92,28 @@ function(procfix_add_shared_server)
   foreach(variable IN LISTS arg_ENV)
     list(APPEND options "--env=${variable}")
   endforeach()
-  list(GET arg_COMMAND 0 command)
-  list(REMOVE_AT arg_COMMAND 0)
-  if(TARGET ${command})
-    set(command "$<TARGET_FILE:${command}>")
+  if(arg_FROM_TEST_BINARY)
+    set(binary "${arg_FROM_TEST_BINARY}")
+    if(TARGET ${binary})
+      set(binary "$<TARGET_FILE:${binary}>")
+    endif()
+    set(server --options-from=${binary}:${arg_NAME})
+    if(DEFINED arg_OPTIONS_TIMEOUT)
+      list(APPEND server --options-from-timeout=${arg_OPTIONS_TIMEOUT})
+    endif()
+  else()
+    list(GET arg_COMMAND 0 command)
+    list(REMOVE_AT arg_COMMAND 0)
+    if(TARGET ${command})
+      set(command "$<TARGET_FILE:${command}>")
+    endif()
+    set(server ${options} -- ${command} ${arg_COMMAND})
   endif()
 
   set(run "$<TARGET_FILE:procfix::procfix-run>")
   add_test(NAME ${arg_NAME}.setup
            COMMAND ${run} --detach --state=${arg_STATE_FILE} --owner-pid=parent
-                   --max-lifetime=${arg_MAX_LIFETIME} ${options} -- ${command} ${arg_COMMAND})
+                   --max-lifetime=${arg_MAX_LIFETIME} ${server})
   add_test(NAME ${arg_NAME}.cleanup COMMAND ${run} --stop --state=${arg_STATE_FILE})
   set_tests_properties(${arg_NAME}.setup PROPERTIES FIXTURES_SETUP ${arg_NAME})
   set_tests_properties(${arg_NAME}.cleanup PROPERTIES FIXTURES_CLEANUP ${arg_NAME})
@@ -86,7 +126,7 @@ function(procfix_add_shared_server)
   #   eval "$(sh <state file without .json>.sh start)"; gdb ./my_tests; sh <...>.sh stop
   # starts it (bounded by MAX_LIFETIME; no owner) and prints the export of PROCFIX_SHARED_<NAME>.
   string(REGEX REPLACE "\\.json$" "" script "${arg_STATE_FILE}")
-  set(words ${options} -- ${command} ${arg_COMMAND})
+  set(words ${server})
   list(JOIN words "' '" quoted)
   file(GENERATE OUTPUT "${script}.sh"
        CONTENT "#!/bin/sh

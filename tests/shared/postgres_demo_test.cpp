@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -28,12 +29,16 @@ std::string table_name() {
   return std::string{"t_"} + info->name();
 }
 
-// Records which server this test used, when it is the shared one (pg_demo.one_start).
+// Records which server this test used: the shared one in <state file>.seen (pg_demo.one_start);
+// its own, under the baseline label, in $PROCFIX_DEMO_SEEN (tools/bench counts the starts).
 void record_server() {
-  if (postgres->shared_state_file().empty()) return;
-  std::ofstream{postgres->shared_state_file() + ".seen", std::ios::app}
-      << std::to_string(postgres->pid()) + "\n"
-      << std::flush;
+  const char* baseline = std::getenv("PROCFIX_DEMO_SEEN");
+  const std::string seen = !postgres->shared_state_file().empty()
+                               ? postgres->shared_state_file() + ".seen"
+                           : baseline != nullptr ? baseline
+                                                 : "";
+  if (seen.empty()) return;
+  std::ofstream{seen, std::ios::app} << std::to_string(postgres->pid()) + "\n" << std::flush;
 }
 
 void exercise() {

@@ -1,11 +1,13 @@
 // Issue 12: 20 tiny tests against one sample_child. Under ctest with the label shared-server-demo
 // they all use one server kept for the whole run (PROCFIX_SHARED_SHARED_DEMO, set by
 // procfix_require_shared_server's properties); with the label shared-server-baseline, or run
-// directly, the global environment starts a server per test process. The C++ is the same.
+// directly, the global environment starts a server per test process. The C++ is the same, and
+// its options in main() are the only definition of the server (FROM_TEST_BINARY in CMake).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "procfix/fixtures/environment.hpp"
@@ -22,10 +24,16 @@ std::string key_prefix() {
   return std::string{info->test_suite_name()} + "." + info->name() + ".";
 }
 
-// Records which server this test used, when it is the shared one (shared_demo.one_start).
+// Records which server this test used: the shared one in <state file>.seen
+// (shared_demo.one_start); its own, under the baseline label, in $PROCFIX_DEMO_SEEN (tools/bench
+// counts the starts).
 void record_server() {
-  if (server->shared_state_file().empty()) return;
-  const std::string seen = server->shared_state_file() + ".seen";
+  const char* baseline = std::getenv("PROCFIX_DEMO_SEEN");
+  const std::string seen = !server->shared_state_file().empty()
+                               ? server->shared_state_file() + ".seen"
+                           : baseline != nullptr ? baseline
+                                                 : "";
+  if (seen.empty()) return;
   const int fd = ::open(seen.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   ASSERT_GE(fd, 0) << seen;
   const std::string line = std::to_string(server->pid()) + "\n";
@@ -70,7 +78,10 @@ PROCFIX_DEMO_TEST(20)
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  // The name is what ties it to procfix_add_shared_server(NAME shared_demo ...) in CMake.
+  // The only definition of the server: under ctest, procfix_add_shared_server(NAME shared_demo
+  // FROM_TEST_BINARY shared_demo_tests) runs this binary with PROCFIX_DESCRIBE_SERVER=shared_demo,
+  // and this call prints these options and exits; the setup test starts the shared server with
+  // them. Run directly (or with the baseline label), the call starts a server with them.
   server = procfix::add_global_server({.executable = PROCFIX_SAMPLE_CHILD, .name = "shared_demo"});
   return RUN_ALL_TESTS();
 }

@@ -2,6 +2,7 @@
 
 #include "detail/help_row.hpp"
 #include "detail/signal_names.hpp"
+#include "options_from.hpp"
 
 #include <signal.h>
 
@@ -232,6 +233,25 @@ const Switch kSwitches[] = {
        l.server.name = v;
        return true;
      }},
+    {kOther, "--options-from", "BINARY:NAME",
+     "every server option (and SERVER) from the test binary BINARY: it is run\n"
+     "with PROCFIX_DESCRIBE_SERVER=NAME and prints the options its\n"
+     "procfix::add_global_server() call for NAME has; no other server option\n"
+     "and no -- SERVER may be given with it",
+     [](std::string_view v, CommandLine& l) {
+       const std::size_t colon = v.rfind(':');
+       if (colon == std::string_view::npos || colon == 0 || colon + 1 == v.size()) {
+         reject("--options-from needs BINARY:NAME, not '" + std::string{v} + "'");
+       }
+       l.options_from = v;
+       return true;
+     }},
+    {kOther, "--options-from-timeout", "MS",
+     "bound on the run of --options-from's BINARY (default 30000)",
+     [](std::string_view v, CommandLine& l) {
+       l.options_from_timeout = parse_duration("--options-from-timeout", v);
+       return true;
+     }},
     {kOther, "--help", "", "this text",
      [](std::string_view, CommandLine& l) {
        l.help = true;
@@ -314,6 +334,21 @@ CommandLine parse_command_line(int argc, char** argv) {
     if (!arg.starts_with("--")) reject("unknown option '" + std::string{arg} + "'");
     apply_switch(arg, line);
     if (line.help) return line;
+  }
+  if (!line.options_from.empty()) {  // options_from.cpp
+    for (int j = 1; j < argc; ++j) {
+      const std::string_view arg = argv[j];
+      if (arg.starts_with("--options-from=") || arg.starts_with("--options-from-timeout="))
+        continue;
+      if (arg == "--") reject("--options-from gives SERVER too: nothing may follow '--'");
+      reject("--options-from takes every server option from the test binary; '" + std::string{arg} +
+             "' cannot be given with it");
+    }
+    const std::size_t colon = line.options_from.rfind(':');
+    line.server =
+        options_from_binary(line.options_from.substr(0, colon), line.options_from.substr(colon + 1),
+                            line.options_from_timeout);
+    return line;
   }
   if (i >= argc) reject("no server given: procfix-run [OPTION]... -- SERVER [ARG]...");
   line.server.executable = argv[i];

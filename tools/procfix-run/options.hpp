@@ -18,6 +18,9 @@ class UsageError : public std::runtime_error {
 
 struct CommandLine {
   procfix::ServerOptions server;
+  // --options-from=BINARY:NAME (empty: not given); `server` then comes from BINARY.
+  std::string options_from{};
+  std::chrono::milliseconds options_from_timeout = std::chrono::seconds{30};
   bool help = false;  // --help was given: print help_text() and exit 0 (nothing else is checked)
 };
 

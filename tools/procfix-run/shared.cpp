@@ -192,8 +192,10 @@ std::string wait_for_cause(int owner, pid_t owner_pid, int signals, int server_e
 }
 
 // The keeper process: never returns.
+// `fields_as_switches`: the options came from switches, so an OptionsError names the switch (with
+// --options-from they came from C++, whose field names it keeps).
 [[noreturn]] void keeper(const SharedArgs& args, ServerOptions options, int owner, pid_t owner_pid,
-                         int report) {
+                         int report, bool fields_as_switches) {
   ::setsid();
   // Off the caller's (CTest's) pipes: nothing the keeper starts may hold them.
   const std::string log = args.state + ".log";
@@ -249,7 +251,7 @@ std::string wait_for_cause(int owner, pid_t owner_pid, int signals, int server_e
   try {
     server.emplace(std::move(options));
   } catch (const OptionsError& e) {
-    fail_start(with_option_names(e), kExitUsage);
+    fail_start(fields_as_switches ? with_option_names(e) : std::string{e.what()}, kExitUsage);
   } catch (const std::exception& e) {
     fail_start(e.what(), kExitStartFailed);
   }
@@ -344,7 +346,7 @@ int detach(const SharedArgs& args) {
   if (pid < 0) return usage("fork failed");
   if (pid == 0) {
     ::close(report[0]);
-    keeper(args, std::move(line.server), owner, owner_pid, report[1]);
+    keeper(args, std::move(line.server), owner, owner_pid, report[1], line.options_from.empty());
   }
   ::close(report[1]);
   std::string text;
@@ -445,7 +447,9 @@ Shared servers (one server for a whole ctest run; docs/shared-servers.md):
   --detach --state=FILE [--owner-pid=PID|parent] [--max-lifetime=MS] [OPTION]... -- SERVER...
                          start SERVER under a detached keeper, write the ready line to FILE,
                          print it and exit 0; the keeper stops the server when it gets
-                         SIGTERM, the owner ends, or MS pass; FILE.log is the keeper's log
+                         SIGTERM, the owner ends, or MS pass; FILE.log is the keeper's log;
+                         --options-from=BINARY:NAME instead of OPTIONs and SERVER takes them
+                         from a test binary's procfix::add_global_server() for NAME
   --stop --state=FILE    stop that server, print its stop line; exit 0 clean, 1 misbehaved
 )";
 }
