@@ -73,6 +73,7 @@ TEST(FaultOptionsFrom, EveryFieldAndEveryReadinessModeSurviveTheRoundTrip) {
       .args = {"--a", "b c", ""},
       .name = "pg",
       .env = {{"A", "1"}, {"EMPTY", ""}},
+      .unset_env = {"PYTHONUNBUFFERED"},
       .working_directory = "/srv",
       .ready_timeout = std::chrono::milliseconds::max(),
       .stop_signal = SIGINT,
@@ -88,12 +89,13 @@ TEST(FaultOptionsFrom, EveryFieldAndEveryReadinessModeSurviveTheRoundTrip) {
   EXPECT_EQ(written.at("stop_grace_ms"), 1234);
   EXPECT_EQ(written.at("expected_exit"), json({{"signal", SIGTERM}}));
   EXPECT_EQ(written.at("env"), json({{"A", "1"}, {"EMPTY", ""}}));
-  EXPECT_EQ(written.size(), 14u) << written.dump();  // 13 fields and the version
+  EXPECT_EQ(written.size(), 15u) << written.dump();  // 14 fields and the version
   const procfix::ServerOptions read =
       procfix::detail::options_from_json(json::parse(written.dump()));
   EXPECT_EQ(read.executable, "/usr/bin/server");
   EXPECT_EQ(read.args, options.args);
   EXPECT_EQ(read.env, options.env);
+  EXPECT_EQ(read.unset_env, options.unset_env);
   EXPECT_EQ(read.working_directory, "/srv");
   EXPECT_EQ(read.ready_timeout, std::chrono::milliseconds::max());
   EXPECT_EQ(read.stop_signal, SIGINT);
