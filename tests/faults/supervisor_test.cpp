@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,7 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "faults/fault_support.hpp"
@@ -196,6 +199,44 @@ TEST(FaultSupervisor, ServerGetsTheCurrentDirectoryAndUmask) {
   (void)plain.stop();
   (void)in_sub.stop();
   std::filesystem::remove_all(dir);
+}
+
+// "0-1" from /proc/<pid>/status ("self" for this thread's process).
+std::string cpus_allowed_list(const std::string& pid) {
+  std::ifstream status{"/proc/" + pid + "/status"};
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("Cpus_allowed_list:"))
+      return line.substr(line.find_first_not_of(" \t", 18));
+  }
+  return "?";
+}
+
+// The child gets the CPU affinity of the thread that starts it, as of the start, not the
+// supervisor's (which it got from the test process when it started): as an in-process spawn.
+TEST(FaultSupervisor, ServerGetsTheStartingThreadsCpuAffinity) {
+  cpu_set_t all;
+  ASSERT_EQ(::sched_getaffinity(0, sizeof all, &all), 0);
+  if (CPU_COUNT(&all) < 2) GTEST_SKIP() << "needs two allowed CPUs to narrow them to one";
+  Server first{child("supervisor_cwd")};  // the supervisor starts with all of them
+  int last = -1;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &all)) last = cpu;
+  }
+  std::string narrowed;
+  std::thread{[&] {  // a thread of its own: the test's main thread keeps its affinity
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(last, &one);
+    ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);
+    Server server{child("supervisor_cwd")};
+    narrowed = cpus_allowed_list(std::to_string(server.pid()));
+    (void)server.stop();
+  }}
+      .join();
+  EXPECT_EQ(narrowed, std::to_string(last));
+  EXPECT_EQ(cpus_allowed_list(std::to_string(first.pid())), cpus_allowed_list("self"));
+  Server after{child("supervisor_cwd")};
+  EXPECT_EQ(cpus_allowed_list(std::to_string(after.pid())), cpus_allowed_list("self"));
 }
 
 }  // namespace
