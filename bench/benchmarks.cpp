@@ -34,6 +34,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr const char* kSampleChild = PROCFIX_SAMPLE_CHILD;
+constexpr const char* kSyscallProbe = PROCFIX_SYSCALL_PROBE;
 
 // Every row runs sample_child with one request worker, its lightest form: the floor is as low as
 // it gets, so procfix's own costs weigh the most in the ratios.
@@ -312,6 +313,39 @@ constexpr std::size_t kBigBytes = std::size_t{1} << 30;
 void big_cycles(benchmark::State& state) {
   const TouchedMemory memory{kBigBytes};  // held for the whole benchmark
   interleaved(state, "big", cycle_variants());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9: Readiness::listen() against ready_fd, and what its seccomp filter costs every system call
+// inside the server.
+
+Metrics mode_cycle(bool listen_mode) {
+  use_launcher(Launch::supervised);
+  ServerOptions options = sample_options({"--listen=127.0.0.1:0"});
+  if (listen_mode) options.readiness = procfix::Readiness::listen();
+  const std::int64_t t0 = monotonic_ns();
+  std::int64_t t1 = 0;
+  {
+    Server server{options};
+    t1 = monotonic_ns();
+    expect_clean(server.stop());
+  }
+  const std::int64_t t2 = monotonic_ns();
+  return {{"total", since(t0, t2)}, {"start", since(t0, t1)}, {"stop", since(t1, t2)}};
+}
+
+// "total": ns per getppid() in procfix_syscall_probe, started with or without the filter.
+Metrics syscall_cost(bool listen_mode) {
+  use_launcher(Launch::supervised);
+  ServerOptions options{
+      .executable = kSyscallProbe, .args = {"200000"}, .ready_timeout = 30s, .stop_grace = 5s};
+  if (listen_mode) options.readiness = procfix::Readiness::listen();
+  Server server{options};
+  expect_clean(server.stop());
+  const std::string out = server.stdout_tail();
+  const std::size_t at = out.find("getppid_ns ");
+  if (at == std::string::npos) throw std::runtime_error{"syscall probe printed: " + out};
+  return {{"total", std::stod(out.substr(at + 11))}};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -786,6 +820,18 @@ void register_benchmarks(const RunPlan& plan) {
   });
   add("suite/poll_100ms", n(1), [](benchmark::State& s) {
     single(s, "suite.poll_100ms", [] { return suite(SuiteStrategy::poll_100ms); });
+  });
+
+  // 9: the listen() readiness mode.
+  add("listen/interleaved", n(200), [](benchmark::State& s) {
+    interleaved(s, "listen",
+                {{"ready_fd", [] { return mode_cycle(false); }},
+                 {"listen", [] { return mode_cycle(true); }}});
+  });
+  add("syscall/interleaved", n(10), [](benchmark::State& s) {
+    interleaved(s, "syscall",
+                {{"plain", [] { return syscall_cost(false); }},
+                 {"filtered", [] { return syscall_cost(true); }}});
   });
 }
 

@@ -392,6 +392,25 @@ void suite_section(Table& t) {
   t.add(speedup);
 }
 
+void listen_section(Table& t) {
+  t.section(
+      "9. Readiness::listen() (seccomp interception of listen()) against ready_fd, supervised");
+  const Value floor = p50("listen.ready_fd.total");
+  t.timed("ready_fd: sample_child --listen=127.0.0.1:0, start → stop", floor, floor, 0, "",
+          "floor");
+  t.timed("listen(): the same server, ready at its listen()", p50("listen.listen.total"), floor,
+          1.10, "", "≤ 1.10× ready_fd", paired("listen", "listen"));
+  const Value plain = p50("syscall.plain.total");
+  const Value filtered = p50("syscall.filtered.total");
+  Row cost{"a system call inside the server (getppid): with the filter − without", "not run", "",
+           "measured"};
+  if (plain && filtered) {
+    cost.figure = fixed(*filtered - *plain, 0) + " ns per call (" + fixed(*filtered, 0) +
+                  " ns with, " + fixed(*plain, 0) + " ns without)";
+  }
+  t.add(cost);
+}
+
 }  // namespace
 
 void print_table(std::ostream& out, const TableContext& context) {
@@ -422,6 +441,7 @@ void print_table(std::ostream& out, const TableContext& context) {
   big_section(t);
   teardown_section(t);
   suite_section(t);
+  listen_section(t);
   t.print(out);
   if (!errors().empty()) {
     out << "\nErrors:\n";
