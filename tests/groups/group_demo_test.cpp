@@ -1,7 +1,6 @@
 // The examples of docs/groups.md (ctest label server-group-demo): a proxy in front of
 // sample_child, one group per suite and one per test; PostgreSQL plus a proxy that needs its
 // socket path. groups_tests reads this binary's XML report and traces a `ctest -j2` run of it.
-#include <pwd.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "can_run_postgres.hpp"
 #include "procfix/fixtures/group_environment.hpp"
 #include "support/command.hpp"
 #include "support/line_client.hpp"
@@ -104,9 +104,9 @@ class PostgresBehindAProxy : public procfix::ServerGroupTest {
     };
   }
   void SetUp() override {
-    if (PROCFIX_GROUP_POSTGRES == 0 || ::geteuid() != 0 || ::getpwnam("procfix-test") == nullptr) {
-      GTEST_SKIP() << "needs root, the user procfix-test and PostgreSQL 15, and no sanitizer "
-                      "(see tests/groups/CMakeLists.txt)";
+    if (!procfix::testing::can_run_postgres()) {
+      GTEST_SKIP() << "needs root (not in a user namespace), the user procfix-test and "
+                      "PostgreSQL 15, and no sanitizer (see tests/groups/can_run_postgres.hpp)";
     }
     ServerGroupTest::SetUp();
   }

@@ -1,6 +1,5 @@
 // What a run leaves for CI and for people: the procfix.* properties in the XML report of the
 // server-group-demo binary, and the PROCFIX_TRACE timeline of a `ctest -j2` run of it.
-#include <pwd.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -14,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "can_run_postgres.hpp"
 #include "support/command.hpp"
 
 namespace {
@@ -45,6 +45,7 @@ std::string property(const std::string& xml, const std::string& name) {
 TEST(GroupReport, XmlReportOfTheDemoCarriesProcfixProperties) {
   const std::string xml_file = scratch("report.xml");
   const std::string logs = scratch("logs");
+  std::filesystem::remove_all(logs);
   const auto run = procfix::testing::run_command(
       {"env", "PROCFIX_LOG_DIR=" + logs, PROCFIX_GROUP_DEMO, "--gtest_output=xml:" + xml_file,
        "--gtest_filter=ProxyDemo.*:ProxyPerTest.*"});
@@ -77,9 +78,16 @@ nlohmann::json parse_trace(const std::string& text) {
 
 TEST(GroupTrace, CtestRunOfTheDemoGivesOneCompleteSpanPerServer) {
   const std::string trace = scratch("trace.json");
-  const auto run = procfix::testing::run_command(
-      {"env", "PROCFIX_TRACE=" + trace, PROCFIX_CTEST, "--test-dir", PROCFIX_GROUP_TEST_DIR, "-L",
-       "server-group-demo", "-j2", "--output-on-failure"});
+  // ctest writes its Testing/ directory into the tree it runs: a scratch tree whose only entry is
+  // this build folder, so that the build tree is not written (it may not be ours to write).
+  const std::string tree = scratch("ctest");
+  std::filesystem::remove(trace);  // left by an earlier run with the same pid (a pid namespace)
+  std::filesystem::remove_all(tree);
+  std::filesystem::create_directories(tree);
+  std::ofstream{tree + "/CTestTestfile.cmake"} << "subdirs(\"" PROCFIX_GROUP_TEST_DIR "\")\n";
+  const auto run = procfix::testing::run_command({"env", "PROCFIX_TRACE=" + trace, PROCFIX_CTEST,
+                                                  "--test-dir", tree, "-L", "server-group-demo",
+                                                  "-j2", "--output-on-failure"});
   ASSERT_EQ(run.status, 0) << run.output;
   const std::string text = read_file(trace);
   ASSERT_TRUE(text.starts_with("[\n")) << text;
@@ -110,7 +118,7 @@ TEST(GroupTrace, CtestRunOfTheDemoGivesOneCompleteSpanPerServer) {
                                       "ProxyDemo/proxy",
                                       "ProxyPerTest.EchoThroughAProxyConfiguredByFile/backend",
                                       "ProxyPerTest.EchoThroughAProxyConfiguredByFile/proxy"};
-  if (PROCFIX_GROUP_POSTGRES != 0 && ::geteuid() == 0 && ::getpwnam("procfix-test") != nullptr) {
+  if (procfix::testing::can_run_postgres()) {
     expected.insert("PostgresBehindAProxy.QueryThroughTheProxy/postgres");
     expected.insert("PostgresBehindAProxy.QueryThroughTheProxy/proxy");
   }
@@ -119,6 +127,7 @@ TEST(GroupTrace, CtestRunOfTheDemoGivesOneCompleteSpanPerServer) {
   EXPECT_EQ(starts, servers.size());
   EXPECT_EQ(stops, servers.size());
   std::filesystem::remove(trace);
+  std::filesystem::remove_all(tree);
 }
 
 }  // namespace
