@@ -1,0 +1,191 @@
+// The fault matrix for groups (issue 15): what a ServerGroup takes from its user — members,
+// factories, dependencies, PROCFIX_TRACE — driven into its corners. Every failure names the
+// member, happens before anything spawns where it can, and leaves nothing running.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "faults/fault_support.hpp"
+#include "procfix/fixtures/group.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using procfix::Dependencies;
+using procfix::GroupMember;
+using procfix::OptionsError;
+using procfix::ServerGroup;
+using procfix::ServerOptions;
+using procfix::StartError;
+using ::testing::HasSubstr;
+
+// A sample_child member carrying `token` on its command line (to look for survivors).
+GroupMember sample(const std::string& name, const std::string& token = "",
+                   std::vector<std::string> depends_on = {}) {
+  std::vector<std::string> args;
+  if (!token.empty()) args.push_back("--extra-json={\"token\":\"" + token + "\"}");
+  return {.name = name,
+          .depends_on = std::move(depends_on),
+          .options = {.executable = PROCFIX_SAMPLE_CHILD, .args = std::move(args)}};
+}
+
+// A member whose factory counts its calls and makes a plain sample_child.
+GroupMember counted(const std::string& name, int& calls, std::vector<std::string> deps = {}) {
+  return {.name = name, .depends_on = std::move(deps), .factory = [&calls](const Dependencies&) {
+            ++calls;
+            return ServerOptions{.executable = PROCFIX_SAMPLE_CHILD};
+          }};
+}
+
+// Constructs the group, expecting OptionsError; returns its message.
+std::string options_error(std::vector<GroupMember> members) {
+  try {
+    ServerGroup group{std::move(members)};
+  } catch (const OptionsError& e) {
+    return e.what();
+  }
+  return "(no OptionsError)";
+}
+
+TEST(FaultGroup, FactoryThatThrowsFailsTheStartNamingItsMemberAndStopsTheOthers) {
+  const std::string token = procfix::testing::unique_token();
+  try {
+    ServerGroup group{{sample("backend", token),
+                       {.name = "proxy",
+                        .depends_on = {"backend"},
+                        .factory = [](const Dependencies&) -> ServerOptions {
+                          throw std::runtime_error{"no config template"};
+                        }}}};
+    ADD_FAILURE() << "the group started";
+  } catch (const StartError& e) {
+    EXPECT_EQ(e.server(), "proxy");
+    EXPECT_THAT(e.what(), HasSubstr("server 'proxy' was not started: its options factory threw: "
+                                    "no config template"));
+    EXPECT_THAT(e.what(), HasSubstr("stopped backend"));
+  }
+  EXPECT_THAT(procfix::testing::survivors_with(token), ::testing::IsEmpty());
+}
+
+TEST(FaultGroup, InvalidOptionsFromAFactoryAreAnOptionsErrorNamingTheMember) {
+  const std::string token = procfix::testing::unique_token();
+  const std::string message = options_error(
+      {sample("backend", token),
+       {.name = "proxy", .depends_on = {"backend"}, .factory = [](const Dependencies&) {
+          return ServerOptions{.executable = PROCFIX_SAMPLE_CHILD, .ready_timeout = 0ms};
+        }}});
+  EXPECT_THAT(message, HasSubstr("the options factory of server 'proxy' made invalid options"));
+  EXPECT_THAT(message, HasSubstr("ready_timeout"));
+  EXPECT_THAT(message, HasSubstr("stopped backend"));
+  EXPECT_THAT(procfix::testing::survivors_with(token), ::testing::IsEmpty());
+}
+
+TEST(FaultGroup, FactoryAskingForAnUndeclaredDependencyIsAnOptionsError) {
+  const std::string message =
+      options_error({sample("db"),
+                     sample("cache"),
+                     {.name = "api", .depends_on = {"db"}, .factory = [](const Dependencies& d) {
+                        return ServerOptions{.executable = PROCFIX_SAMPLE_CHILD,
+                                             .args = {d.endpoint("cache").address()}};
+                      }}});
+  EXPECT_THAT(message, HasSubstr("the options factory of server 'api' asked for 'cache', which is "
+                                 "not in its depends_on ('db')"));
+}
+
+TEST(FaultGroup, DependencyThatIsNeverReadyFailsTheStartAndItsDependentsNeverSpawn) {
+  const std::string token = procfix::testing::unique_token();
+  int dependent_calls = 0;
+  GroupMember hung = sample("hung");
+  hung.options.args = {"--never-ready"};
+  hung.options.ready_timeout = 200ms;
+  try {
+    ServerGroup group{{sample("independent", token), std::move(hung),
+                       counted("dependent", dependent_calls, {"hung"})}};
+    ADD_FAILURE() << "the group started";
+  } catch (const StartError& e) {
+    EXPECT_EQ(e.server(), "hung");
+    EXPECT_EQ(e.reason(), StartError::Reason::ready_timeout);
+    EXPECT_THAT(e.what(), HasSubstr("not started: dependent"));
+  }
+  EXPECT_EQ(dependent_calls, 0);
+  EXPECT_THAT(procfix::testing::survivors_with(token), ::testing::IsEmpty());
+}
+
+TEST(FaultGroup, SelfDependencyIsACycle) {
+  int calls = 0;
+  EXPECT_THAT(options_error({counted("root", calls), counted("a", calls, {"a"})}),
+              HasSubstr("dependency cycle: a -> a"));
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(FaultGroup, UnknownDependencyIsRejectedNamingBoth) {
+  int calls = 0;
+  EXPECT_THAT(
+      options_error({counted("root", calls), counted("api", calls, {"dbb"})}),
+      HasSubstr("server 'api' depends on 'dbb', which is not in the group ('root', 'api')"));
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(FaultGroup, EmptyGroupIsRejected) {
+  EXPECT_THAT(options_error({}), HasSubstr("server group: it has no servers"));
+}
+
+TEST(FaultGroup, DuplicateNamesAreRejected) {
+  int calls = 0;
+  EXPECT_THAT(options_error({counted("db", calls), counted("db", calls)}),
+              HasSubstr("two servers are named 'db'"));
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(FaultGroup, MemberWithoutNameOrWithBothOrNeitherOfOptionsAndFactoryIsRejected) {
+  int calls = 0;
+  GroupMember nameless = counted("", calls);
+  EXPECT_THAT(options_error({counted("a", calls), nameless}), HasSubstr("member #2 has no name"));
+  GroupMember both = sample("both");
+  both.factory = [](const Dependencies&) { return ServerOptions{}; };
+  EXPECT_THAT(options_error({both}), HasSubstr("server 'both' has both options"));
+  EXPECT_THAT(options_error({{.name = "neither"}}), HasSubstr("server 'neither' has neither"));
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(FaultGroup, BadPlainOptionsAreRejectedBeforeAnythingSpawns) {
+  int calls = 0;
+  GroupMember bad = sample("bad");
+  bad.options.ready_timeout = -1ms;
+  EXPECT_THAT(options_error({counted("first", calls), bad}), HasSubstr("ready_timeout"));
+  EXPECT_EQ(calls, 0);
+}
+
+// The value of property `key` recorded so far in the running test, or "(missing)".
+std::string recorded(const std::string& key) {
+  const ::testing::TestResult& result =
+      *::testing::UnitTest::GetInstance()->current_test_info()->result();
+  for (int i = 0; i < result.test_property_count(); ++i) {
+    if (result.GetTestProperty(i).key() == key) return result.GetTestProperty(i).value();
+  }
+  return "(missing)";
+}
+
+TEST(FaultGroup, UnwritableTraceFileIsReportedAndTheTestGoesOn) {
+  const std::string path =
+      "/proc/procfix-no-such-dir-" + std::to_string(::getpid()) + "/trace.json";
+  ASSERT_EQ(::setenv("PROCFIX_TRACE", path.c_str(), 1), 0);
+  ::testing::internal::CaptureStderr();
+  {
+    ServerGroup group{{sample("traced")}};
+    for (const procfix::StopReport& r : group.stop()) EXPECT_TRUE(r.ok()) << r.describe();
+  }
+  const std::string stderr_text = ::testing::internal::GetCapturedStderr();
+  ::unsetenv("PROCFIX_TRACE");
+  EXPECT_THAT(stderr_text, HasSubstr("PROCFIX_TRACE=" + path + ": cannot open the trace file"));
+  EXPECT_THAT(recorded("procfix.trace_error"), HasSubstr("cannot open the trace file"));
+  EXPECT_EQ(recorded("procfix.traced.outcome"), "clean");
+}
+
+}  // namespace
