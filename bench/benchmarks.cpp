@@ -316,7 +316,7 @@ void big_cycles(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 9: Readiness::listen() against ready_fd, and what its seccomp filter costs every system call
+// 10: Readiness::listen() against ready_fd, and what its seccomp filter costs every system call
 // inside the server.
 
 Metrics mode_cycle(bool listen_mode) {
@@ -822,7 +822,7 @@ void register_benchmarks(const RunPlan& plan) {
     single(s, "suite.poll_100ms", [] { return suite(SuiteStrategy::poll_100ms); });
   });
 
-  // 9: the listen() readiness mode.
+  // 10: the listen() readiness mode.
   add("listen/interleaved", n(200), [](benchmark::State& s) {
     interleaved(s, "listen",
                 {{"ready_fd", [] { return mode_cycle(false); }},

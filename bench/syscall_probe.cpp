@@ -1,4 +1,4 @@
-// procfix_syscall_probe N: a tiny server for bench section 9. Times N getppid() system calls
+// procfix_syscall_probe N: a tiny server for bench section 10. Times N getppid() system calls
 // (the cost of every system call inside a server, with or without the listen() readiness
 // filter), prints "getppid_ns <ns per call>" on stdout, then listens on 127.0.0.1:0 (ready for
 // Readiness::listen()), writes the procfix readiness line if PROCFIX_READY_FD is set, and exits 0
