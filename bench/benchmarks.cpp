@@ -565,6 +565,16 @@ void wait_cost(benchmark::State& state, WaitStrategy strategy, const std::string
 // 5: many servers at once: start_servers(), then stop_servers() (signal all, wait for all, reap
 // all), against posix_spawn all / epoll all / kill all / waitpid all.
 
+// The row's figures from its three instants (start, all ready, all stopped).
+Metrics many_metrics(std::int64_t t0, std::int64_t t1, std::int64_t t2, int count, int fds_before) {
+  return {{"total", since(t0, t2)},
+          {"ready_all", since(t0, t1)},
+          {"stop_all", since(t1, t2)},
+          {"per_server", since(t0, t2) / count},
+          {"count_fds_delta", open_fd_count() - fds_before},
+          {"count_children_left", static_cast<double>(children_left())}};
+}
+
 Metrics many_raw(int count) {
   static const Command command{kSampleChild, child_args(), true};
   const auto n = static_cast<std::size_t>(count);
@@ -616,12 +626,7 @@ Metrics many_raw(int count) {
   const std::int64_t t2 = monotonic_ns();
   children.clear();
   read_ends.clear();
-  return {{"total", since(t0, t2)},
-          {"ready_all", since(t0, t1)},
-          {"stop_all", since(t1, t2)},
-          {"per_server", since(t0, t2) / count},
-          {"count_fds_delta", open_fd_count() - fds_before},
-          {"count_children_left", static_cast<double>(children_left())}};
+  return many_metrics(t0, t1, t2, count, fds_before);
 }
 
 Metrics many_procfix(int count, Launch launch) {
@@ -638,12 +643,7 @@ Metrics many_procfix(int count, Launch launch) {
   servers.clear();
   const std::int64_t t2 = monotonic_ns();
   if (!unclean.empty()) throw std::runtime_error{unclean};
-  return {{"total", since(t0, t2)},
-          {"ready_all", since(t0, t1)},
-          {"stop_all", since(t1, t2)},
-          {"per_server", since(t0, t2) / count},
-          {"count_fds_delta", open_fd_count() - fds_before},
-          {"count_children_left", static_cast<double>(children_left())}};
+  return many_metrics(t0, t1, t2, count, fds_before);
 }
 
 void many(benchmark::State& state, int count) {
