@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/unique_fd.hpp"
 #include "procfix/fixtures/server.hpp"
 #include "results.hpp"
 #include "support.hpp"
@@ -47,28 +48,7 @@ constexpr int kSuiteCycles = 20;    // start + ping + stop cycles in one example
 // ---------------------------------------------------------------------------------------------
 // Small RAII helpers.
 
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_{fd} {}
-  Fd(Fd&& other) noexcept : fd_{std::exchange(other.fd_, -1)} {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void reset() {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-  }
-
- private:
-  int fd_ = -1;
-};
+using Fd = procfix::detail::UniqueFd;
 
 // A hand-spawned child: killed (SIGKILL) and reaped if the benchmark throws before stopping it.
 class RawChild {
