@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/unique_fd.hpp"
 #include "procfix/fixtures/server.hpp"
 #include "results.hpp"
 #include "support.hpp"
@@ -48,28 +49,7 @@ constexpr int kSuiteCycles = 20;    // start + ping + stop cycles in one example
 // ---------------------------------------------------------------------------------------------
 // Small RAII helpers.
 
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_{fd} {}
-  Fd(Fd&& other) noexcept : fd_{std::exchange(other.fd_, -1)} {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void reset() {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-  }
-
- private:
-  int fd_ = -1;
-};
+using Fd = procfix::detail::UniqueFd;
 
 // A hand-spawned child: killed (SIGKILL) and reaped if the benchmark throws before stopping it.
 class RawChild {
@@ -599,6 +579,16 @@ void wait_cost(benchmark::State& state, WaitStrategy strategy, const std::string
 // 5: many servers at once: start_servers(), then stop_servers() (signal all, wait for all, reap
 // all), against posix_spawn all / epoll all / kill all / waitpid all.
 
+// The row's figures from its three instants (start, all ready, all stopped).
+Metrics many_metrics(std::int64_t t0, std::int64_t t1, std::int64_t t2, int count, int fds_before) {
+  return {{"total", since(t0, t2)},
+          {"ready_all", since(t0, t1)},
+          {"stop_all", since(t1, t2)},
+          {"per_server", since(t0, t2) / count},
+          {"count_fds_delta", open_fd_count() - fds_before},
+          {"count_children_left", static_cast<double>(children_left())}};
+}
+
 Metrics many_raw(int count) {
   static const Command command{kSampleChild, child_args(), true};
   const auto n = static_cast<std::size_t>(count);
@@ -650,12 +640,7 @@ Metrics many_raw(int count) {
   const std::int64_t t2 = monotonic_ns();
   children.clear();
   read_ends.clear();
-  return {{"total", since(t0, t2)},
-          {"ready_all", since(t0, t1)},
-          {"stop_all", since(t1, t2)},
-          {"per_server", since(t0, t2) / count},
-          {"count_fds_delta", open_fd_count() - fds_before},
-          {"count_children_left", static_cast<double>(children_left())}};
+  return many_metrics(t0, t1, t2, count, fds_before);
 }
 
 Metrics many_procfix(int count, Launch launch) {
@@ -672,12 +657,7 @@ Metrics many_procfix(int count, Launch launch) {
   servers.clear();
   const std::int64_t t2 = monotonic_ns();
   if (!unclean.empty()) throw std::runtime_error{unclean};
-  return {{"total", since(t0, t2)},
-          {"ready_all", since(t0, t1)},
-          {"stop_all", since(t1, t2)},
-          {"per_server", since(t0, t2) / count},
-          {"count_fds_delta", open_fd_count() - fds_before},
-          {"count_children_left", static_cast<double>(children_left())}};
+  return many_metrics(t0, t1, t2, count, fds_before);
 }
 
 void many(benchmark::State& state, int count) {

@@ -1,6 +1,7 @@
 #include "support.hpp"
 
 #include "detail/proc.hpp"
+#include "detail/socket_address.hpp"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -168,31 +169,36 @@ std::int64_t ready_ns_of(const std::string& line) {
   return std::strtoll(line.c_str() + at + key.size(), nullptr, 10);
 }
 
+namespace {
+
+// 127.0.0.1:`port`.
+procfix::detail::SocketAddress loopback(std::uint16_t port) {
+  std::string why;
+  return *procfix::detail::parse_socket_address("127.0.0.1:" + std::to_string(port), why,
+                                                /*allow_port_zero=*/true);
+}
+
+}  // namespace
+
 std::uint16_t pick_free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw_errno("socket");
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+  procfix::detail::SocketAddress address = loopback(0);
+  if (::bind(fd, address.get(), address.length) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address.storage), &address.length) != 0) {
     const int error = errno;
     ::close(fd);
     throw std::system_error{error, std::generic_category(), "bind 127.0.0.1:0"};
   }
   ::close(fd);
-  return ntohs(address.sin_port);
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&address.storage)->sin_port);
 }
 
 int try_connect(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw_errno("socket");
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
+  const procfix::detail::SocketAddress address = loopback(port);
+  if (::connect(fd, address.get(), address.length) == 0) return fd;
   ::close(fd);
   return -1;
 }
@@ -224,27 +230,17 @@ void expect_pong(int fd) {
 }
 
 void ping(const std::string& host, std::uint16_t port) {
-  int fd = -1;
-  if (host.find(':') != std::string::npos) {
-    fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in6 address{};
-    address.sin6_family = AF_INET6;
-    address.sin6_port = htons(port);
-    ::inet_pton(AF_INET6, host.c_str(), &address.sin6_addr);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      ::close(fd);
-      throw_errno("connect");
-    }
-  } else {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    ::inet_pton(AF_INET, host.c_str(), &address.sin_addr);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      ::close(fd);
-      throw_errno("connect");
-    }
+  const bool v6 = host.find(':') != std::string::npos;
+  const std::string text = (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  std::string why;
+  const std::optional<procfix::detail::SocketAddress> address =
+      procfix::detail::parse_socket_address(text, why);
+  if (!address) throw std::runtime_error{"ping " + text + ": " + why};
+  const int fd = ::socket(address->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw_errno("socket");
+  if (::connect(fd, address->get(), address->length) != 0) {
+    ::close(fd);
+    throw_errno("connect");
   }
   try {
     expect_pong(fd);

@@ -78,6 +78,16 @@ std::optional<int> take_activated_socket() {
   return kListenFdsStart;
 }
 
+// The non-negative decimal `text`, or -1 if it is not one.
+long non_negative_number(const std::string& text) {
+  long value = -1;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc{} || end != text.data() + text.size() || value < 0) {
+    return -1;
+  }
+  return value;
+}
+
 class Server;
 
 // One client connection. Its socket and timer live on a strand of their own, so its handlers
@@ -232,11 +242,8 @@ void Connection::handle_line(std::string line) {
   } else if (command == "pid") {
     reply(std::to_string(::getpid()));
   } else if (command == "work" || command == "work-ack") {
-    long ms = -1;
-    const auto [end, error] =
-        std::from_chars(argument.data(), argument.data() + argument.size(), ms);
-    if (argument.empty() || error != std::errc{} || end != argument.data() + argument.size() ||
-        ms < 0) {
+    const long ms = non_negative_number(argument);
+    if (ms < 0) {
       reply("error " + command + " needs a number of milliseconds");
       return;
     }
@@ -260,11 +267,8 @@ void Connection::handle_line(std::string line) {
           run_work();
         });
   } else if (command == "spam-stdout" || command == "spam-stderr") {
-    long bytes = -1;
-    const auto [end, error] =
-        std::from_chars(argument.data(), argument.data() + argument.size(), bytes);
-    if (argument.empty() || error != std::errc{} || end != argument.data() + argument.size() ||
-        bytes < 0) {
+    const long bytes = non_negative_number(argument);
+    if (bytes < 0) {
       reply("error " + command + " needs a number of bytes");
       return;
     }

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "config.hpp"
 #include "detail/help_row.hpp"
@@ -49,8 +50,27 @@ struct Switch {
   std::string_view name;
   std::string_view form;
   std::string_view help;  // '\n' separates continuation lines
-  void (*apply)(Config& config, std::string_view value);
+  // Sets the value; `option` is the switch's name, for messages.
+  void (*apply)(Config& config, std::string_view value, std::string_view option);
 };
+
+// The apply functions of the common kinds of switch.
+template <auto member>
+void set_flag(Config& c, std::string_view, std::string_view) {
+  c.*member = true;
+}
+
+template <auto member>
+void set_text(Config& c, std::string_view value, std::string_view) {
+  c.*member = value;
+}
+
+// A number from min to max, as the member's type (an integer, an optional one or a duration).
+template <auto member, long min, long max>
+void set_number(Config& c, std::string_view value, std::string_view option) {
+  using Member = std::remove_cvref_t<decltype(c.*member)>;
+  c.*member = static_cast<Member>(parse_number(option, value, min, max));
+}
 
 constexpr std::string_view kServer = "Server:";
 constexpr std::string_view kDiagnostics = "Diagnostics (extra fields in the ready message):";
@@ -64,118 +84,101 @@ constexpr std::string_view kAfter = "Misbehaviour after readiness:";
 const Switch kSwitches[] = {
     {kServer, "--listen", "HOST:PORT",
      "numeric address to bind; [v6]:PORT for IPv6 (default 127.0.0.1:0)",
-     [](Config& c, std::string_view v) { c.listen = v; }},
+     set_text<&Config::listen>},
     {kServer, "--ipv6", "", "same as --listen=[::1]:0",
-     [](Config& c, std::string_view) { c.listen = "[::1]:0"; }},
+     [](Config& c, std::string_view, std::string_view) { c.listen = "[::1]:0"; }},
     {kServer, "--listen-fds", "",
      "socket activation: if LISTEN_FDS=1 and LISTEN_PID is this pid, use\nfd 3 as the bound, "
      "listening socket instead of binding",
-     [](Config& c, std::string_view) { c.listen_fds = true; }},
+     set_flag<&Config::listen_fds>},
     {kServer, "--shutdown-deadline", "MS", "drain limit after a stop signal (default 5000)",
-     [](Config& c, std::string_view v) {
-       c.shutdown_deadline =
-           std::chrono::milliseconds{parse_number("--shutdown-deadline", v, 0, kMaxMs)};
-     }},
+     set_number<&Config::shutdown_deadline, 0, kMaxMs>},
     {kServer, "--threads", "N", "request workers: threads running the io loop (default 2, 1..64)",
-     [](Config& c, std::string_view v) {
-       c.threads = static_cast<int>(parse_number("--threads", v, 1, 64));
-     }},
+     set_number<&Config::threads, 1, 64>},
     {kServer, "--help", "", "print this text and exit 0", nullptr},
     {kDiagnostics, "--report-fds", "",
      "\"fds\": open fd numbers when main() started (what the spawner passed)",
-     [](Config& c, std::string_view) { c.report_fds = true; }},
+     set_flag<&Config::report_fds>},
     {kDiagnostics, "--report-signals", "",
      "\"sigblk\", \"sigign\": SigBlk and SigIgn of /proc/self/status, read\nwhen main() started "
      "(before any signal set-up of sample_child)",
-     [](Config& c, std::string_view) { c.report_signals = true; }},
+     set_flag<&Config::report_signals>},
     {kDiagnostics, "--report-env", "NAME", "\"env\": {\"NAME\": value or null}; may be repeated",
-     [](Config& c, std::string_view v) { c.report_env.emplace_back(v); }},
+     [](Config& c, std::string_view v, std::string_view) { c.report_env.emplace_back(v); }},
     {kDiagnostics, "--extra-json", "JSON", "merge this JSON object into the message",
-     [](Config& c, std::string_view v) {
+     [](Config& c, std::string_view v, std::string_view) {
        json extra = json::parse(v, nullptr, /*allow_exceptions=*/false);
        if (!extra.is_object()) usage_error("option --extra-json needs a JSON object");
        c.extra.update(extra);
      }},
     {kBefore, "--start-delay", "MS", "sleep MS milliseconds first",
-     [](Config& c, std::string_view v) {
-       c.start_delay_ms = parse_number("--start-delay", v, 0, kMaxMs);
-     }},
+     set_number<&Config::start_delay_ms, 0, kMaxMs>},
     {kBefore, "--stderr-lines", "N", "write \"sample_child stderr line K\" for K = 1..N to stderr",
-     [](Config& c, std::string_view v) {
-       c.stderr_lines = parse_number("--stderr-lines", v, 0, kMaxBytes);
-     }},
+     set_number<&Config::stderr_lines, 0, kMaxBytes>},
     {kBefore, "--stderr-bytes", "N", "write N bytes of text to stderr",
-     [](Config& c, std::string_view v) {
-       c.stderr_bytes = parse_number("--stderr-bytes", v, 0, kMaxBytes);
-     }},
+     set_number<&Config::stderr_bytes, 0, kMaxBytes>},
     {kBefore, "--stdout-bytes", "N", "write N bytes of text to stdout",
-     [](Config& c, std::string_view v) {
-       c.stdout_bytes = parse_number("--stdout-bytes", v, 0, kMaxBytes);
-     }},
+     set_number<&Config::stdout_bytes, 0, kMaxBytes>},
     {kBefore, "--exit-before-ready", "N", "exit with status N before readiness",
-     [](Config& c, std::string_view v) {
-       c.exit_before_ready = static_cast<int>(parse_number("--exit-before-ready", v, 0, 255));
-     }},
+     set_number<&Config::exit_before_ready, 0, 255>},
     {kBefore, "--signal-before-ready", "SIG",
      "raise SIG (number, or name like ABRT / SIGABRT) before readiness\n(default action "
      "restored and unblocked first; exits 3 if it survives)",
-     [](Config& c, std::string_view v) { c.signal_before_ready = parse_signal(v); }},
+     [](Config& c, std::string_view v, std::string_view) {
+       c.signal_before_ready = parse_signal(v);
+     }},
     {kBefore, "--fork-holding-ready-fd", "",
      "fork a child that inherits the ready fd and lives until sample_child\nexits (it blocks "
      "reading a pipe only sample_child can write), so EOF\non the ready pipe comes only when "
      "sample_child exits",
-     [](Config& c, std::string_view) { c.fork_holding_ready_fd = true; }},
+     set_flag<&Config::fork_holding_ready_fd>},
     {kBefore, "--notify-from-outside", "",
      "a daemonised grandchild (no longer in this server's process tree)\nsends READY=1 to "
      "NOTIFY_SOCKET; sample_child goes on once it has sent\n(tests that the fixture ignores it)",
-     [](Config& c, std::string_view) { c.notify_from_outside = true; }},
+     set_flag<&Config::notify_from_outside>},
     {kBefore, "--notify-status", "TEXT", "send STATUS=TEXT to NOTIFY_SOCKET (if set)",
-     [](Config& c, std::string_view v) { c.notify_status = v; }},
+     set_text<&Config::notify_status>},
     {kBefore, "--leave-zombie", "",
      "fork a child that exits at once and is never reaped (it is a zombie\nwhen the server is "
      "ready)",
-     [](Config& c, std::string_view) { c.leave_zombie = true; }},
+     set_flag<&Config::leave_zombie>},
     {kMessage, "--never-ready", "", "never write the ready message (still stops on SIGTERM)",
-     [](Config& c, std::string_view) { c.never_ready = true; }},
+     set_flag<&Config::never_ready>},
     {kMessage, "--close-without-message", "", "close the ready fd without writing",
-     [](Config& c, std::string_view) { c.close_without_message = true; }},
+     set_flag<&Config::close_without_message>},
     {kMessage, "--malformed-json", "", "write the line {\"address\": oops",
-     [](Config& c, std::string_view) { c.malformed_json = true; }},
+     set_flag<&Config::malformed_json>},
     {kMessage, "--no-address", "", "write a valid message without \"address\"",
-     [](Config& c, std::string_view) { c.no_address = true; }},
+     set_flag<&Config::no_address>},
     {kMessage, "--oversized-message", "BYTES",
      "write one valid JSON line of BYTES bytes plus the newline",
-     [](Config& c, std::string_view v) {
-       c.oversized_message = parse_number("--oversized-message", v, 1, 1L << 30);
-     }},
+     set_number<&Config::oversized_message, 1, 1L << 30>},
     {kMessage, "--ready-line", "stdout|stderr",
      "also print \"sample_child listening on ADDR\" there when ready",
-     [](Config& c, std::string_view v) {
+     [](Config& c, std::string_view v, std::string_view) {
        c.ready_line = one_of("--ready-line", v, "stdout", "stderr");
      }},
     {kAfter, "--leak-grandchild", "setsid|daemon",
      "fork a process that closes its fds >= 3, calls setsid() and lives\nforever; \"daemon\" "
      "forks twice and the middle process exits. Its pid\nis printed on stderr: \"sample_child: "
      "leaked pid N\"",
-     [](Config& c, std::string_view v) {
+     [](Config& c, std::string_view v, std::string_view) {
        c.leak_grandchild = one_of("--leak-grandchild", v, "setsid", "daemon");
      }},
     {kAfter, "--ignore-sigterm", "", "ignore SIGTERM (SIG_IGN); SIGINT and SIGQUIT still stop it",
-     [](Config& c, std::string_view) { c.ignore_sigterm = true; }},
+     set_flag<&Config::ignore_sigterm>},
     {kAfter, "--exit-on-sigterm", "N", "exit with status N at once on SIGTERM (no drain)",
-     [](Config& c, std::string_view v) {
-       c.exit_on_sigterm = static_cast<int>(parse_number("--exit-on-sigterm", v, 0, 255));
-     }},
+     set_number<&Config::exit_on_sigterm, 0, 255>},
     {kAfter, "--abort-on-sigterm", "", "abort() at once on SIGTERM",
-     [](Config& c, std::string_view) { c.abort_on_sigterm = true; }},
+     set_flag<&Config::abort_on_sigterm>},
     {kAfter, "--abort-mid-request", "",
      "abort() as soon as a work or work-ack request is received (after\n\"started\" for "
      "work-ack), leaving that request without its reply",
-     [](Config& c, std::string_view) { c.abort_mid_request = true; }},
+     set_flag<&Config::abort_mid_request>},
     {kAfter, "--hang-in-shutdown", "",
      "on a stop signal, hang past the shutdown deadline and stay hung until\nSIGKILL (a second "
      "signal does not end it either)",
-     [](Config& c, std::string_view) { c.hang_in_shutdown = true; }},
+     set_flag<&Config::hang_in_shutdown>},
 };
 
 constexpr std::string_view kIntroduction = R"(usage: sample_child [OPTION]...
@@ -232,7 +235,7 @@ void apply_switch(std::string_view arg, Config& config) {
       std::cout << usage_text();
       std::exit(0);
     }
-    s.apply(config, has_value ? arg.substr(equals + 1) : std::string_view{});
+    s.apply(config, has_value ? arg.substr(equals + 1) : std::string_view{}, s.name);
     return;
   }
   usage_error("unknown option '" + std::string{arg} + "'");

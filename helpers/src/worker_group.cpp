@@ -164,6 +164,109 @@ struct WorkerGroup::State {
     changed.notify_all();
   }
 
+  using Cleanups = std::vector<std::pair<std::string, std::function<void()>>>;
+  struct Threads {
+    std::vector<std::thread> to_join;    // of workers that ended
+    std::vector<std::thread> to_detach;  // of workers still running past the deadline
+  };
+
+  // Requires `mutex` held.
+  void throw_if_called_from_worker() const {
+    const auto self = std::this_thread::get_id();
+    for (const auto& worker : workers) {
+      if (worker.id == self) {
+        throw WorkerGroupError("WorkerGroup::wait called from worker " + quoted(worker.name) +
+                               ", which would wait for itself");
+      }
+    }
+  }
+
+  // Waits (with `lock` on `mutex`) until every worker has ended, or the stop has begun and the
+  // shutdown deadline passed. True if another wait() finished the group meanwhile (`result`).
+  bool wait_until_stopped(std::unique_lock<std::mutex>& lock) {
+    for (;;) {
+      if (result) return true;
+      if (finishing) {
+        changed.wait(lock);
+        continue;
+      }
+      if (running == 0) return false;
+      if (!stop_begun) {
+        changed.wait(lock);
+        continue;
+      }
+      const auto limit = std::chrono::duration_cast<std::chrono::milliseconds>(
+          Clock::time_point::max() - stop_time);
+      if (options.shutdown_deadline >= limit) {
+        changed.wait(lock);  // milliseconds::max(): no deadline
+        continue;
+      }
+      const auto deadline = stop_time + options.shutdown_deadline;
+      if (Clock::now() >= deadline) return false;
+      changed.wait_until(lock, deadline);
+    }
+  }
+
+  // Requires `mutex` held. Takes the workers' threads; records a shutdown_timeout failure naming
+  // those still running.
+  Threads take_threads() {
+    Threads threads;
+    std::vector<std::string> overrunning;
+    for (auto& worker : workers) {
+      if (worker.ended) {
+        threads.to_join.push_back(std::move(worker.thread));
+      } else {
+        overrunning.push_back(worker.name);
+        threads.to_detach.push_back(std::move(worker.thread));
+      }
+    }
+    if (!overrunning.empty()) {
+      std::string message = "shutdown deadline of " +
+                            std::to_string(options.shutdown_deadline.count()) + " ms passed with " +
+                            std::to_string(overrunning.size()) +
+                            (overrunning.size() == 1 ? " worker" : " workers") + " still running:";
+      for (std::size_t i = 0; i < overrunning.size(); ++i) {
+        message += (i == 0 ? " " : ", ") + quoted(overrunning[i]);
+      }
+      failures.push_back(Failure{.kind = Failure::Kind::shutdown_timeout,
+                                 .workers = std::move(overrunning),
+                                 .message = std::move(message)});
+    }
+    return threads;
+  }
+
+  // Runs the cleanups, last added first (without `mutex`); the failures of those that threw.
+  std::vector<Failure> run_cleanups(Cleanups& to_run) {
+    std::vector<Failure> cleanup_failures;
+    for (auto it = to_run.rbegin(); it != to_run.rend(); ++it) {
+      try {
+        it->second();
+      } catch (...) {
+        const auto exception = std::current_exception();
+        cleanup_failures.push_back(Failure{
+            .kind = Failure::Kind::cleanup_exception,
+            .name = it->first,
+            .message = "cleanup " + quoted(it->first) + " threw " + describe_exception(exception),
+            .exception = exception});
+        log(cleanup_failures.back().message);
+      }
+    }
+    return cleanup_failures;
+  }
+
+  // The group's result, kept for later wait() calls.
+  GroupResult publish_result(std::vector<Failure> cleanup_failures,
+                             std::vector<std::string> skipped) {
+    GroupResult group_result;
+    const std::lock_guard lock{mutex};
+    for (auto& failure : cleanup_failures) failures.push_back(std::move(failure));
+    group_result.failures = failures;
+    group_result.stop_cause = stop_cause;
+    group_result.skipped_cleanups = std::move(skipped);
+    result = group_result;
+    return group_result;
+  }
+
   StopCause stop_cause_snapshot() {
     const std::lock_guard lock{mutex};
     return stop_cause;
@@ -180,7 +283,7 @@ struct WorkerGroup::State {
   Clock::time_point stop_time;
   StopCause stop_cause;
   std::vector<Failure> failures;
-  std::vector<std::pair<std::string, std::function<void()>>> cleanups;
+  Cleanups cleanups;
   bool finishing = false;  // one waiter is finishing the group
   std::optional<GroupResult> result;
 
@@ -281,106 +384,36 @@ void WorkerGroup::add_cleanup(std::string name, std::function<void()> cleanup) {
 
 GroupResult WorkerGroup::wait() {
   State& s = *state_;
-  std::vector<std::thread> to_join;
-  std::vector<std::thread> to_detach;
-  std::vector<std::pair<std::string, std::function<void()>>> cleanups;
+  State::Threads threads;
+  State::Cleanups cleanups;
   {
     std::unique_lock lock{s.mutex};
-    const auto self = std::this_thread::get_id();
-    for (const auto& worker : s.workers) {
-      if (worker.id == self) {
-        throw WorkerGroupError("WorkerGroup::wait called from worker " + quoted(worker.name) +
-                               ", which would wait for itself");
-      }
-    }
-    for (;;) {
-      if (s.result) return *s.result;
-      if (s.finishing) {
-        s.changed.wait(lock);
-        continue;
-      }
-      if (s.running == 0) break;
-      if (!s.stop_begun) {
-        s.changed.wait(lock);
-        continue;
-      }
-      const auto limit = std::chrono::duration_cast<std::chrono::milliseconds>(
-          Clock::time_point::max() - s.stop_time);
-      if (s.options.shutdown_deadline >= limit) {
-        s.changed.wait(lock);  // milliseconds::max(): no deadline
-        continue;
-      }
-      const auto deadline = s.stop_time + s.options.shutdown_deadline;
-      if (Clock::now() >= deadline) break;
-      s.changed.wait_until(lock, deadline);
-    }
+    s.throw_if_called_from_worker();
+    if (s.wait_until_stopped(lock)) return *s.result;
     s.finishing = true;
-    std::vector<std::string> overrunning;
-    for (auto& worker : s.workers) {
-      if (worker.ended) {
-        to_join.push_back(std::move(worker.thread));
-      } else {
-        overrunning.push_back(worker.name);
-        to_detach.push_back(std::move(worker.thread));
-      }
-    }
-    if (!overrunning.empty()) {
-      std::string message = "shutdown deadline of " +
-                            std::to_string(s.options.shutdown_deadline.count()) +
-                            " ms passed with " + std::to_string(overrunning.size()) +
-                            (overrunning.size() == 1 ? " worker" : " workers") + " still running:";
-      for (std::size_t i = 0; i < overrunning.size(); ++i) {
-        message += (i == 0 ? " " : ", ") + quoted(overrunning[i]);
-      }
-      s.failures.push_back(Failure{.kind = Failure::Kind::shutdown_timeout,
-                                   .workers = std::move(overrunning),
-                                   .message = std::move(message)});
-    }
+    threads = s.take_threads();
     cleanups = std::move(s.cleanups);
     s.cleanups.clear();
   }
-
-  for (auto& thread : to_join) {
+  for (auto& thread : threads.to_join) {
     if (thread.joinable()) thread.join();
   }
-  for (auto& thread : to_detach) {
+  for (auto& thread : threads.to_detach) {
     if (thread.joinable()) thread.detach();
   }
-
   std::vector<std::string> skipped;
   std::vector<Failure> cleanup_failures;
-  if (!to_detach.empty()) {
+  if (!threads.to_detach.empty()) {
     s.log([&] {
       const std::lock_guard lock{s.mutex};
       return s.failures.back().message;
     }());
     for (auto it = cleanups.rbegin(); it != cleanups.rend(); ++it) skipped.push_back(it->first);
   } else {
-    for (auto it = cleanups.rbegin(); it != cleanups.rend(); ++it) {
-      try {
-        it->second();
-      } catch (...) {
-        const auto exception = std::current_exception();
-        cleanup_failures.push_back(Failure{
-            .kind = Failure::Kind::cleanup_exception,
-            .name = it->first,
-            .message = "cleanup " + quoted(it->first) + " threw " + describe_exception(exception),
-            .exception = exception});
-        s.log(cleanup_failures.back().message);
-      }
-    }
+    cleanup_failures = s.run_cleanups(cleanups);
   }
   cleanups.clear();  // release what the cleanups captured, outside the lock
-
-  GroupResult result;
-  {
-    const std::lock_guard lock{s.mutex};
-    for (auto& failure : cleanup_failures) s.failures.push_back(std::move(failure));
-    result.failures = s.failures;
-    result.stop_cause = s.stop_cause;
-    result.skipped_cleanups = std::move(skipped);
-    s.result = result;
-  }
+  GroupResult result = s.publish_result(std::move(cleanup_failures), std::move(skipped));
   s.changed.notify_all();
   return result;
 }

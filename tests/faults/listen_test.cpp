@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "detail/socket_address.hpp"
 #include "faults/fault_support.hpp"
 #include "procfix/fixtures/errors.hpp"
 #include "procfix/fixtures/server.hpp"
@@ -52,27 +53,13 @@ ServerOptions listen_child(std::vector<std::string> args, Readiness::Listen list
 // that comes back until the peer closes (or the first `until` text, if given).
 std::string round_trip(const std::string& address, const std::string& request,
                        const std::string& until = {}) {
-  int fd;
-  if (address.find('/') != std::string::npos) {
-    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un un{};
-    un.sun_family = AF_UNIX;
-    std::snprintf(un.sun_path, sizeof un.sun_path, "%s", address.c_str());
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof un) != 0) {
-      ::close(fd);
-      return "connect failed";
-    }
-  } else {
-    const std::size_t colon = address.rfind(':');
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in in{};
-    in.sin_family = AF_INET;
-    in.sin_port = htons(static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
-    ::inet_pton(AF_INET, address.substr(0, colon).c_str(), &in.sin_addr);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&in), sizeof in) != 0) {
-      ::close(fd);
-      return "connect failed";
-    }
+  std::string why;
+  const auto to = procfix::detail::parse_socket_address(address, why);
+  if (!to) return "bad address: " + why;
+  const int fd = ::socket(to->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (::connect(fd, to->get(), to->length) != 0) {
+    ::close(fd);
+    return "connect failed";
   }
   timeval bound{30, 0};  // only catches a hang
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);

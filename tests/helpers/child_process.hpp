@@ -33,6 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "detail/unique_fd.hpp"
 #include "detail/unix_address.hpp"
 #include "support/line_client.hpp"
 
@@ -42,27 +43,7 @@ namespace procfix::testing {
 
 inline constexpr std::chrono::milliseconds kHangCatch{60'000};
 
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_{fd} {}
-  Fd(Fd&& other) noexcept : fd_{std::exchange(other.fd_, -1)} {}
-  Fd& operator=(Fd&& other) noexcept {
-    reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_ = -1;
-};
+using Fd = procfix::detail::UniqueFd;
 
 [[noreturn]] inline void fail_errno(const std::string& what) {
   throw std::runtime_error(what + ": " + std::strerror(errno));

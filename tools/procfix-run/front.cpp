@@ -92,13 +92,8 @@ bool relay_lines(int from, std::string& pending, bool& ready_printed) {
   return true;
 }
 
-}  // namespace
-
-int run_in_worker(const std::function<int(int lines_fd)>& worker) {
-  // Whatever the worker leaves (procfix-supervisor, once the worker is gone) comes to us.
-  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-  int lines[2];
-  if (::pipe2(lines, O_CLOEXEC) != 0) fail("pipe2");
+// Forks the worker running `worker` with the write end of `lines`; returns its pid.
+pid_t fork_worker(const std::function<int(int lines_fd)>& worker, const int (&lines)[2]) {
   const pid_t front = ::getpid();
   std::cout.flush();
   std::cerr.flush();
@@ -111,31 +106,37 @@ int run_in_worker(const std::function<int(int lines_fd)>& worker) {
     if (::getppid() != front) _exit(kExitStartFailed);
     std::exit(worker(lines[1]));
   }
-  ::close(lines[1]);
-  const int worker_fd = pidfd_open(pid);
-  if (worker_fd < 0) fail("pidfd_open");
+  return pid;
+}
 
+// A signalfd for SIGTERM and SIGINT.
+int stop_signal_fd() {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   const int signals = ::signalfd(-1, &stop_signals, SFD_CLOEXEC);
   if (signals < 0) fail("signalfd");
+  return signals;
+}
 
+// Copies the worker's lines to stdout until it has ended and everything it wrote is copied. A
+// stop signal is passed on once the ready line is printed; before that it kills the worker and
+// is returned (0: none). `ready_printed` says whether the ready line was printed.
+int relay_until_worker_ends(int lines_fd, int signals, int worker_fd, bool& ready_printed) {
   std::string pending;
-  bool ready_printed = false;
   bool lines_open = true;
   int interrupted_by = 0;
   for (;;) {
     pollfd fds[3] = {
-        {lines_open ? lines[0] : -1, POLLIN, 0}, {signals, POLLIN, 0}, {worker_fd, POLLIN, 0}};
+        {lines_open ? lines_fd : -1, POLLIN, 0}, {signals, POLLIN, 0}, {worker_fd, POLLIN, 0}};
     if (::poll(fds, 3, -1) < 0) {
       if (errno == EINTR) continue;
       fail("poll");
     }
     // Lines first: a ready line that arrived together with a signal is printed, and the signal
     // then stops a running server.
-    if (fds[0].revents != 0) lines_open = relay_lines(lines[0], pending, ready_printed);
+    if (fds[0].revents != 0) lines_open = relay_lines(lines_fd, pending, ready_printed);
     if (fds[0].revents != 0 && lines_open) continue;  // drain before looking at the rest
     if (fds[1].revents != 0) {
       signalfd_siginfo info;
@@ -150,8 +151,24 @@ int run_in_worker(const std::function<int(int lines_fd)>& worker) {
         }
       }
     }
-    if (fds[2].revents != 0 && !lines_open) break;  // ended, and everything it wrote is copied
+    if (fds[2].revents != 0 && !lines_open) return interrupted_by;
   }
+}
+
+}  // namespace
+
+int run_in_worker(const std::function<int(int lines_fd)>& worker) {
+  // Whatever the worker leaves (procfix-supervisor, once the worker is gone) comes to us.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  int lines[2];
+  if (::pipe2(lines, O_CLOEXEC) != 0) fail("pipe2");
+  const pid_t pid = fork_worker(worker, lines);
+  ::close(lines[1]);
+  const int worker_fd = pidfd_open(pid);
+  if (worker_fd < 0) fail("pidfd_open");
+  const int signals = stop_signal_fd();
+  bool ready_printed = false;
+  const int interrupted_by = relay_until_worker_ends(lines[0], signals, worker_fd, ready_printed);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

@@ -28,7 +28,8 @@ struct Switch {
   std::string_view help;     // '\n' separates continuation lines
   // Applies the value; false if the value is not of this row's form (another row may take it).
   // Throws UsageError for a value of this form that is bad.
-  bool (*apply)(std::string_view value, CommandLine& line);
+  // `option` is the switch's name, for messages.
+  bool (*apply)(std::string_view value, CommandLine& line, std::string_view option);
   // The ServerOptions field as the fixtures' OptionsError::field() names it, and how to show it
   // instead (empty: the switch's name). Both empty if the switch sets no field the fixtures check.
   std::string_view field = {};
@@ -86,6 +87,26 @@ bool is_word(std::string_view value, std::string_view word) {
          (value.starts_with(word) && value.size() > word.size() && value[word.size()] == ':');
 }
 
+// The apply functions of switches that set one field: to the value as it is, as a duration, as
+// a signal.
+template <auto field>
+bool set_text(std::string_view value, CommandLine& line, std::string_view) {
+  line.server.*field = std::string{value};
+  return true;
+}
+
+template <auto field>
+bool set_duration(std::string_view value, CommandLine& line, std::string_view option) {
+  line.server.*field = parse_duration(option, value);
+  return true;
+}
+
+template <auto field>
+bool set_signal(std::string_view value, CommandLine& line, std::string_view option) {
+  line.server.*field = parse_signal_number(option, value);
+  return true;
+}
+
 constexpr std::string_view kReadiness = "Readiness (default: --ready=fd):";
 constexpr std::string_view kStopping = "Stopping:";
 constexpr std::string_view kProcess = "Process:";
@@ -93,21 +114,21 @@ constexpr std::string_view kOther = "";
 
 const Switch kSwitches[] = {
     {kReadiness, "--ready", "fd", "the procfix protocol: one JSON line on PROCFIX_READY_FD",
-     [](std::string_view v, CommandLine& l) {
+     [](std::string_view v, CommandLine& l, std::string_view) {
        if (v != "fd") return false;
        l.server.readiness = Readiness::ready_fd();
        return true;
      }},
     {kReadiness, "--ready", "notify[:ADDR]",
      "systemd NOTIFY_SOCKET, READY=1; ADDR is the endpoint to print",
-     [](std::string_view v, CommandLine& l) {
+     [](std::string_view v, CommandLine& l, std::string_view) {
        if (!is_word(v, "notify")) return false;
        l.server.readiness = Readiness::notify_socket(after_colon(v, "notify", ""));
        return true;
      }},
     {kReadiness, "--ready", "line:REGEX",
      "first stdout/stderr line matching REGEX; group 1 is the address",
-     [](std::string_view v, CommandLine& l) {
+     [](std::string_view v, CommandLine& l, std::string_view) {
        if (!v.starts_with("line:")) return false;
        l.server.readiness = Readiness::output_line(std::string{v.substr(5)});
        return true;
@@ -115,7 +136,7 @@ const Switch kSwitches[] = {
      ".readiness output_line pattern", "--ready=line: pattern"},
     {kReadiness, "--ready", "socket[:ADDR]",
      "socket activation: bind ADDR (default 127.0.0.1:0), pass it as fd 3",
-     [](std::string_view v, CommandLine& l) {
+     [](std::string_view v, CommandLine& l, std::string_view) {
        if (!is_word(v, "socket")) return false;
        l.server.readiness = Readiness::socket_activation(after_colon(v, "socket", "127.0.0.1:0"));
        return true;
@@ -124,7 +145,7 @@ const Switch kSwitches[] = {
     {kReadiness, "--ready", "listen[:N|:ADDR]",
      "ready at the server's Nth listen() (default 1), or its listen() on ADDR;\n"
      "the endpoint is the address it listens on (needs seccomp user notification)",
-     [](std::string_view v, CommandLine& l) {
+     [](std::string_view v, CommandLine& l, std::string_view) {
        if (!is_word(v, "listen")) return false;
        const std::string rest = after_colon(v, "listen", "1");
        if (all_digits(rest)) {
@@ -139,7 +160,7 @@ const Switch kSwitches[] = {
     {kReadiness, "--ready", "fdline:FD:REGEX",
      "first line on inherited fd FD (>= 3) matching REGEX (empty: any line);\ngroup 1 is the "
      "address (Xvfb -displayfd FD, dbus-daemon --print-address=FD)",
-     [](std::string_view v, CommandLine& l) {
+     [](std::string_view v, CommandLine& l, std::string_view) {
        if (!v.starts_with("fdline:")) return false;
        v.remove_prefix(7);
        const std::size_t colon = v.find(':');
@@ -154,58 +175,38 @@ const Switch kSwitches[] = {
      ".readiness fd_line pattern", "--ready=fdline: pattern"},
     {kReadiness, "--ready-timeout", "MS",
      "deadline for readiness (default 10000); inf: no limit\n(so are values of 100 years or more)",
-     [](std::string_view v, CommandLine& l) {
-       l.server.ready_timeout = parse_duration("--ready-timeout", v);
-       return true;
-     },
-     ".ready_timeout"},
+     set_duration<&ServerOptions::ready_timeout>, ".ready_timeout"},
     {kStopping, "--stop-signal", "SIG", "number or name (default TERM)",
-     [](std::string_view v, CommandLine& l) {
-       l.server.stop_signal = parse_signal_number("--stop-signal", v);
-       return true;
-     },
-     ".stop_signal"},
+     set_signal<&ServerOptions::stop_signal>, ".stop_signal"},
     {kStopping, "--stop-grace", "MS",
      "wait before SIGKILL (default 5000); inf: no limit\n(so are values of 100 years or more)",
-     [](std::string_view v, CommandLine& l) {
-       l.server.stop_grace = parse_duration("--stop-grace", v);
-       return true;
-     },
-     ".stop_grace"},
+     set_duration<&ServerOptions::stop_grace>, ".stop_grace"},
     {kStopping, "--expect-exit", "N", "the exit status that counts as clean (default 0)",
-     [](std::string_view v, CommandLine& l) {
+     [](std::string_view v, CommandLine& l, std::string_view) {
        if (v.empty() || v.front() < '0' || v.front() > '9') return false;
        l.server.expected_exit =
            ExpectedExit::status(static_cast<int>(parse_count("--expect-exit", v, 255)));
        return true;
      }},
     {kStopping, "--expect-exit", "signal:SIG", "being killed by SIG counts as clean",
-     [](std::string_view v, CommandLine& l) {
+     [](std::string_view v, CommandLine& l, std::string_view) {
        if (!v.starts_with("signal:")) return false;
        l.server.expected_exit =
            ExpectedExit::signal(parse_signal_number("--expect-exit", v.substr(7)));
        return true;
      }},
     {kStopping, "--expect-exit", "any", "any ending counts as clean",
-     [](std::string_view v, CommandLine& l) {
+     [](std::string_view v, CommandLine& l, std::string_view) {
        if (v != "any") return false;
        l.server.expected_exit = ExpectedExit::anything();
        return true;
      }},
     {kProcess, "--user", "NAME", "run the server as NAME (procfix-run must be root)",
-     [](std::string_view v, CommandLine& l) {
-       l.server.user = v;
-       return true;
-     },
-     ".user"},
+     set_text<&ServerOptions::user>, ".user"},
     {kProcess, "--cwd", "DIR", "working directory of the server",
-     [](std::string_view v, CommandLine& l) {
-       l.server.working_directory = v;
-       return true;
-     },
-     ".working_directory"},
+     set_text<&ServerOptions::working_directory>, ".working_directory"},
     {kProcess, "--env", "NAME=VALUE", "add to the server's environment (repeatable)",
-     [](std::string_view v, CommandLine& l) {
+     [](std::string_view v, CommandLine& l, std::string_view) {
        const std::size_t inner = v.find('=');
        if (inner == std::string_view::npos || inner == 0) {
          reject("--env needs NAME=VALUE, not '" + std::string{v} + "'");
@@ -216,29 +217,22 @@ const Switch kSwitches[] = {
      ".env"},
     {kProcess, "--unset-env", "NAME",
      "remove NAME from the environment the server inherits\n(repeatable)",
-     [](std::string_view v, CommandLine& l) {
+     [](std::string_view v, CommandLine& l, std::string_view) {
        if (v.empty()) reject("--unset-env needs a variable name");
        l.server.unset_env.emplace_back(v);
        return true;
      },
      ".unset_env"},
     {kProcess, "--log-dir", "DIR", "also write the server's stdout/stderr to files in DIR",
-     [](std::string_view v, CommandLine& l) {
-       l.server.log_directory = v;
-       return true;
-     },
-     ".log_directory"},
+     set_text<&ServerOptions::log_directory>, ".log_directory"},
     {kProcess, "--name", "NAME", "name in messages (default: the server's file name)",
-     [](std::string_view v, CommandLine& l) {
-       l.server.name = v;
-       return true;
-     }},
+     set_text<&ServerOptions::name>},
     {kOther, "--options-from", "BINARY:NAME",
      "every server option (and SERVER) from the test binary BINARY: it is run\n"
      "with PROCFIX_DESCRIBE_SERVER=NAME and prints the options its\n"
      "procfix::add_global_server() call for NAME has; no other server option\n"
      "and no -- SERVER may be given with it",
-     [](std::string_view v, CommandLine& l) {
+     [](std::string_view v, CommandLine& l, std::string_view) {
        const std::size_t colon = v.rfind(':');
        if (colon == std::string_view::npos || colon == 0 || colon + 1 == v.size()) {
          reject("--options-from needs BINARY:NAME, not '" + std::string{v} + "'");
@@ -248,12 +242,12 @@ const Switch kSwitches[] = {
      }},
     {kOther, "--options-from-timeout", "MS",
      "bound on the run of --options-from's BINARY (default 30000)",
-     [](std::string_view v, CommandLine& l) {
+     [](std::string_view v, CommandLine& l, std::string_view) {
        l.options_from_timeout = parse_duration("--options-from-timeout", v);
        return true;
      }},
     {kOther, "--help", "", "this text",
-     [](std::string_view, CommandLine& l) {
+     [](std::string_view, CommandLine& l, std::string_view) {
        l.help = true;
        return true;
      }},
@@ -311,7 +305,7 @@ void apply_switch(std::string_view arg, CommandLine& line) {
     if (s.name != name) continue;
     known = true;
     if (s.form.empty() != !has_value) continue;
-    if (s.apply(value, line)) return;
+    if (s.apply(value, line, s.name)) return;
   }
   if (!known) reject("unknown option '" + std::string{has_value ? name : arg} + "'");
   if (!has_value)

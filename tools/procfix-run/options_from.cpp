@@ -84,6 +84,124 @@ std::string_view last_line(std::string_view text) {
   return newline == std::string_view::npos ? text : text.substr(newline + 1);
 }
 
+// The environment of the describing run: ours, with the request `run_as` instead of any earlier
+// one, and a GTEST_FILTER that runs no test should the binary not answer.
+std::vector<std::string> describing_environment(const std::string& run_as) {
+  std::vector<std::string> variables;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view variable = *entry;
+    if (variable.starts_with(std::string{detail::kDescribeServerVariable} + "=") ||
+        variable.starts_with("GTEST_FILTER=")) {
+      continue;
+    }
+    variables.emplace_back(variable);
+  }
+  variables.push_back(run_as);
+  variables.emplace_back("GTEST_FILTER=-*");
+  return variables;
+}
+
+// Spawns `binary` in its own process group, stdin /dev/null, stdout and stderr to the pipes'
+// write ends, default signal state. 0 or posix_spawn()'s error number.
+int spawn_binary(const std::string& binary, char* const* envp, int out_write, int err_write,
+                 pid_t& pid) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_write, STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, err_write, STDERR_FILENO);
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setsigdefault(&attributes, &all);
+  posix_spawnattr_setpgroup(&attributes, 0);  // its own group: killed as a whole later
+  posix_spawnattr_setflags(&attributes,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  std::string argv0 = binary;
+  char* argv[] = {argv0.data(), nullptr};
+  const int spawned = ::posix_spawn(&pid, binary.c_str(), &actions, &attributes, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  return spawned;
+}
+
+// Reads the binary's stdout and stderr (non-blocking) until it exits, stdout overflows or
+// `deadline` passes. False if the deadline passed.
+bool collect_output(const Fd& out_read, const Fd& err_read, const Fd& ended,
+                    Clock::time_point deadline, Output& output) {
+  bool out_open = true, err_open = true, exited = false;
+  while (!exited) {
+    pollfd fds[3] = {{out_open ? out_read.get() : -1, POLLIN, 0},
+                     {err_open ? err_read.get() : -1, POLLIN, 0},
+                     {ended.get(), POLLIN, 0}};
+    const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    const int n = ::poll(fds, 3, static_cast<int>(std::min<long long>(left, 1'000'000'000)));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return true;
+    if (fds[0].revents != 0) {
+      out_open = drain(out_read.get(), output.out, kMaxStdout, false, &output.out_overflow);
+      if (output.out_overflow) return true;
+    }
+    if (fds[1].revents != 0)
+      err_open = drain(err_read.get(), output.err, kStderrTail, true, nullptr);
+    // Without a pidfd (cannot happen on Linux >= 5.3), the end of both pipes stands for the exit.
+    exited = fds[2].revents != 0 || (ended.get() < 0 && !out_open && !err_open);
+  }
+  // What it wrote just before it ended.
+  if (out_open) drain(out_read.get(), output.out, kMaxStdout, false, &output.out_overflow);
+  if (err_open) drain(err_read.get(), output.err, kStderrTail, true, nullptr);
+  return true;
+}
+
+// One describing run of the binary.
+struct DescribingRun {
+  std::string cannot_run;  // non-empty: it could not be started (why)
+  Output output;
+  bool timed_out = false;
+  int status = 0;  // waitpid()'s
+};
+
+DescribingRun run_describing(const std::string& binary, std::vector<std::string> variables,
+                             milliseconds timeout) {
+  DescribingRun run;
+  std::vector<char*> envp;
+  for (std::string& variable : variables) envp.push_back(variable.data());
+  envp.push_back(nullptr);
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
+    run.cannot_run = std::string{"pipe2: "} + std::strerror(errno);
+    return run;
+  }
+  Fd out_read{out_pipe[0]}, out_write{out_pipe[1]};
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    run.cannot_run = std::string{"pipe2: "} + std::strerror(errno);
+    return run;
+  }
+  Fd err_read{err_pipe[0]}, err_write{err_pipe[1]};
+  pid_t pid = -1;
+  if (const int spawned = spawn_binary(binary, envp.data(), out_write.get(), err_write.get(), pid);
+      spawned != 0) {
+    run.cannot_run = std::strerror(spawned);
+    return run;
+  }
+  out_write.reset();
+  err_write.reset();
+  Fd ended{static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))};
+  ::fcntl(out_read.get(), F_SETFL, O_NONBLOCK);
+  ::fcntl(err_read.get(), F_SETFL, O_NONBLOCK);
+  run.timed_out = !collect_output(out_read, err_read, ended, Clock::now() + timeout, run.output);
+  // The whole group: the binary if it still runs, and anything it left behind. It is not reaped
+  // yet, so its pid (the group's id) cannot have been reused.
+  ::kill(-pid, SIGKILL);
+  while (::waitpid(pid, &run.status, 0) < 0 && errno == EINTR) {
+  }
+  return run;
+}
+
 }  // namespace
 
 ServerOptions options_from_binary(const std::string& binary, const std::string& name,
@@ -102,95 +220,11 @@ ServerOptions options_from_binary(const std::string& binary, const std::string& 
     }
     throw UsageError{message};
   };
-
-  // The environment: ours, with the request instead of any earlier one.
-  std::vector<std::string> variables;
-  for (char** entry = environ; *entry != nullptr; ++entry) {
-    const std::string_view variable = *entry;
-    if (variable.starts_with(std::string{detail::kDescribeServerVariable} + "=") ||
-        variable.starts_with("GTEST_FILTER=")) {
-      continue;
-    }
-    variables.emplace_back(variable);
-  }
-  variables.push_back(run_as);
-  variables.emplace_back("GTEST_FILTER=-*");  // should it not answer: no test runs
-  std::vector<char*> envp;
-  for (std::string& variable : variables) envp.push_back(variable.data());
-  envp.push_back(nullptr);
-
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0)
-    fail(std::string{"cannot be run: pipe2: "} + std::strerror(errno));
-  Fd out_read{out_pipe[0]}, out_write{out_pipe[1]};
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0)
-    fail(std::string{"cannot be run: pipe2: "} + std::strerror(errno));
-  Fd err_read{err_pipe[0]}, err_write{err_pipe[1]};
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_write.get(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err_write.get(), STDERR_FILENO);
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attributes, &none);
-  posix_spawnattr_setsigdefault(&attributes, &all);
-  posix_spawnattr_setpgroup(&attributes, 0);  // its own group: killed as a whole below
-  posix_spawnattr_setflags(&attributes,
-                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-  std::string argv0 = binary;
-  char* argv[] = {argv0.data(), nullptr};
-  pid_t pid = -1;
-  const int spawned = ::posix_spawn(&pid, binary.c_str(), &actions, &attributes, argv, envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  if (spawned != 0) fail(std::string{"cannot be run: "} + std::strerror(spawned));
-  out_write.reset();
-  err_write.reset();
-  Fd ended{static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))};
-  ::fcntl(out_read.get(), F_SETFL, O_NONBLOCK);
-  ::fcntl(err_read.get(), F_SETFL, O_NONBLOCK);
-
-  Output output;
-  bool out_open = true, err_open = true, exited = false, timed_out = false;
-  const Clock::time_point deadline = Clock::now() + timeout;
-  while (!exited) {
-    pollfd fds[3] = {{out_open ? out_read.get() : -1, POLLIN, 0},
-                     {err_open ? err_read.get() : -1, POLLIN, 0},
-                     {ended.get(), POLLIN, 0}};
-    const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) {
-      timed_out = true;
-      break;
-    }
-    const int n = ::poll(fds, 3, static_cast<int>(std::min<long long>(left, 1'000'000'000)));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    if (fds[0].revents != 0) {
-      out_open = drain(out_read.get(), output.out, kMaxStdout, false, &output.out_overflow);
-      if (output.out_overflow) break;
-    }
-    if (fds[1].revents != 0)
-      err_open = drain(err_read.get(), output.err, kStderrTail, true, nullptr);
-    // Without a pidfd (cannot happen on Linux >= 5.3), the end of both pipes stands for the exit.
-    exited = fds[2].revents != 0 || (ended.get() < 0 && !out_open && !err_open);
-  }
-  if (exited) {  // what it wrote just before it ended
-    if (out_open) drain(out_read.get(), output.out, kMaxStdout, false, &output.out_overflow);
-    if (err_open) drain(err_read.get(), output.err, kStderrTail, true, nullptr);
-  }
-  // The whole group: the binary if it still runs, and anything it left behind. It is not reaped
-  // yet, so its pid (the group's id) cannot have been reused.
-  ::kill(-pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-
-  if (timed_out) {
+  const DescribingRun run = run_describing(binary, describing_environment(run_as), timeout);
+  const Output& output = run.output;
+  const int status = run.status;
+  if (!run.cannot_run.empty()) fail("cannot be run: " + run.cannot_run);
+  if (run.timed_out) {
     fail("did not finish within " + std::to_string(timeout.count()) + " ms and was killed",
          output.err);
   }

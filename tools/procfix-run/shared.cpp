@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "detail/proc.hpp"
 #include "front.hpp"
 #include "options.hpp"
 #include "procfix/fixtures/server.hpp"
@@ -93,19 +94,11 @@ std::string stop_file(const std::string& state) {
   return state + ".stop.json";
 }
 
-// Field 22 of /proc/PID/stat (start time in clock ticks): with the pid it names one process, so
-// a reused pid is never mistaken for the keeper. 0 if the process does not exist.
+// The start time of /proc/PID/stat (clock ticks): with the pid it names one process, so a reused
+// pid is never mistaken for the keeper. 0 if the process does not exist.
 unsigned long long start_time_of(pid_t pid) {
-  const auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return 0;
-  const std::size_t close = stat->rfind(')');
-  if (close == std::string::npos) return 0;
-  std::size_t at = close + 2;
-  for (int field = 3; field < 22 && at != std::string::npos; ++field) {
-    at = stat->find(' ', at);
-    if (at != std::string::npos) ++at;
-  }
-  return at == std::string::npos ? 0 : std::strtoull(stat->c_str() + at, nullptr, 10);
+  const std::optional<detail::ProcStat> stat = detail::read_proc_stat(pid);
+  return stat ? stat->start_time : 0;
 }
 
 milliseconds parse_ms(std::string_view option, std::string_view text) {
@@ -191,37 +184,80 @@ std::string wait_for_cause(int owner, pid_t owner_pid, int signals, int server_e
   }
 }
 
-// The keeper process: never returns.
-// `fields_as_switches`: the options came from switches, so an OptionsError names the switch (with
-// --options-from they came from C++, whose field names it keeps).
-[[noreturn]] void keeper(const SharedArgs& args, ServerOptions options, int owner, pid_t owner_pid,
-                         int report, bool fields_as_switches) {
+// The keeper's set-up: its own session, off the caller's (CTest's) pipes (nothing the keeper
+// starts may hold them): stdin /dev/null, stdout and stderr to `log`, every other fd CLOEXEC.
+void leave_callers_pipes(const std::string& log) {
   ::setsid();
-  // Off the caller's (CTest's) pipes: nothing the keeper starts may hold them.
-  const std::string log = args.state + ".log";
   const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   ::dup2(null_fd, STDIN_FILENO);
   ::dup2(log_fd >= 0 ? log_fd : null_fd, STDOUT_FILENO);
   ::dup2(log_fd >= 0 ? log_fd : null_fd, STDERR_FILENO);
   ::syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
+}
 
+// Blocks SIGTERM, SIGINT and SIGHUP (ignores SIGPIPE); returns a signalfd reading them.
+int stop_signal_fd() {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop_signals, sig);
   ::sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
-  const int signals = ::signalfd(-1, &stop_signals, SFD_CLOEXEC);
+  return ::signalfd(-1, &stop_signals, SFD_CLOEXEC);
+}
+
+// The keeper's end, for `cause`: stops the server, writes the stop report and the last state,
+// exits.
+[[noreturn]] void stop_and_exit(const SharedArgs& args, std::optional<Server>& server, json& state,
+                                const std::string& cause) {
+  const StopReport stopped = server->stop();
+  write_atomically(stop_file(args.state), stopped_line(stopped, cause, /*details=*/true));
+  state["ready"] = false;
+  if (cause == "server exited") {
+    state["state"] = "exited";
+    state["reason"] = "the shared server ended during the run: " + stopped.describe();
+  } else {
+    state["state"] = "stopped";
+    state["reason"] = "the shared server was stopped: " + cause;
+  }
+  write_atomically(args.state, state);
+  std::cerr << "procfix-run: keeper: " << cause << "; "
+            << (stopped.ok() ? "stopped cleanly" : stopped.describe()) << '\n';
+  server.reset();
+  // std::exit, not _exit: the fixtures library reaps its procfix-supervisor at exit.
+  std::exit(stopped.ok() ? kExitOk : kExitMisbehaved);
+}
+
+// The state file's "keeper": this process (pid and start time name it), for --stop and reuse.
+json describe_keeper(const ServerOptions& options, const std::string& log, pid_t owner_pid) {
+  return {{"pid", ::getpid()},
+          {"start_time", start_time_of(::getpid())},
+          {"stop_grace_ms",
+           options.stop_grace == milliseconds::max() ? -1 : options.stop_grace.count()},
+          {"log", log},
+          {"owner", owner_pid}};
+}
+
+// The line --detach prints once the server is ready.
+json ready_line(const Server& server) {
+  json ready = {{"ready", true}, {"pid", server.pid()}};
+  if (server.endpoint().has_address()) ready["address"] = server.endpoint().address();
+  ready["message"] = server.endpoint().message();
+  return ready;
+}
+
+// The keeper process: never returns.
+// `fields_as_switches`: the options came from switches, so an OptionsError names the switch (with
+// --options-from they came from C++, whose field names it keeps).
+[[noreturn]] void keeper(const SharedArgs& args, ServerOptions options, int owner, pid_t owner_pid,
+                         int report, bool fields_as_switches) {
+  const std::string log = args.state + ".log";
+  leave_callers_pipes(log);
+  const int signals = stop_signal_fd();
   const Clock::time_point deadline = args.max_lifetime == milliseconds::max()
                                          ? Clock::time_point::max()
                                          : Clock::now() + args.max_lifetime;
-  const json keeper_info = {
-      {"pid", ::getpid()},
-      {"start_time", start_time_of(::getpid())},
-      {"stop_grace_ms",
-       options.stop_grace == milliseconds::max() ? -1 : options.stop_grace.count()},
-      {"log", log},
-      {"owner", owner_pid}};
+  const json keeper_info = describe_keeper(options, log, owner_pid);
   const std::string name =
       options.name.empty() ? options.executable.filename().string() : options.name;
   write_atomically(
@@ -259,9 +295,7 @@ std::string wait_for_cause(int owner, pid_t owner_pid, int signals, int server_e
   write_all(started, std::string_view{reinterpret_cast<const char*>(&one), sizeof one});
   watchdog.join();
 
-  json ready = {{"ready", true}, {"pid", server->pid()}};
-  if (server->endpoint().has_address()) ready["address"] = server->endpoint().address();
-  ready["message"] = server->endpoint().message();
+  const json ready = ready_line(*server);
   json state = ready;
   state["state"] = "running";
   state["name"] = name;
@@ -272,22 +306,75 @@ std::string wait_for_cause(int owner, pid_t owner_pid, int signals, int server_e
 
   const std::string cause = wait_for_cause(owner, owner_pid, signals, server->exit_event_fd(), -1,
                                            deadline, args.max_lifetime);
-  const StopReport stopped = server->stop();
-  write_atomically(stop_file(args.state), stopped_line(stopped, cause, /*details=*/true));
-  state["ready"] = false;
-  if (cause == "server exited") {
-    state["state"] = "exited";
-    state["reason"] = "the shared server ended during the run: " + stopped.describe();
-  } else {
-    state["state"] = "stopped";
-    state["reason"] = "the shared server was stopped: " + cause;
+  stop_and_exit(args, server, state, cause);
+}
+
+// A keeper already kept for this state file (a repeated setup test, e.g. ctest --repeat): if it
+// is of this owner, prints its ready line and returns true (reuse it); if it is of another run
+// (another owner), stops it first.
+bool reuse_kept_server(const SharedArgs& args, pid_t owner_pid) {
+  const auto text = read_file(args.state);
+  if (!text) return false;
+  const json state = json::parse(*text, nullptr, false);
+  if (!state.is_object() || state.value("state", "") != "running" || !state.contains("keeper") ||
+      !state["keeper"].is_object()) {
+    return false;
   }
-  write_atomically(args.state, state);
-  std::cerr << "procfix-run: keeper: " << cause << "; "
-            << (stopped.ok() ? "stopped cleanly" : stopped.describe()) << '\n';
-  server.reset();
-  // std::exit, not _exit: the fixtures library reaps its procfix-supervisor at exit.
-  std::exit(stopped.ok() ? kExitOk : kExitMisbehaved);
+  const pid_t keeper_pid = state["keeper"].value("pid", -1);
+  const bool alive =
+      keeper_pid > 0 && start_time_of(keeper_pid) == state["keeper"].value("start_time", 0ULL);
+  if (!alive) return false;
+  if (state["keeper"].value("owner", 0) != owner_pid) {
+    const int old = pidfd_open(keeper_pid);
+    if (old >= 0) {
+      ::syscall(SYS_pidfd_send_signal, old, SIGTERM, nullptr, 0);
+      pollfd handle{old, POLLIN, 0};
+      ::poll(&handle, 1, static_cast<int>(kKeeperMargin.count()));
+      ::close(old);
+    }
+    return false;
+  }
+  json ready = {{"ready", true}, {"pid", state.value("pid", -1)}};
+  if (state.contains("address")) ready["address"] = state["address"];
+  ready["message"] = state.value("message", json::object());
+  write_all(STDOUT_FILENO, to_line(ready));
+  std::cerr << "procfix-run: --detach: reusing the server kept by pid " << keeper_pid << " for "
+            << args.state << '\n';
+  return true;
+}
+
+// The keeper's report: its first line on `fd` (up to EOF if it has none).
+std::string read_report(int fd) {
+  std::string text;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+    if (text.find('\n') != std::string::npos) break;
+  }
+  return text;
+}
+
+// The exit status of --detach once the keeper `pid` has reported on `report` (or ended).
+int await_keeper(const SharedArgs& args, pid_t pid, int report) {
+  const std::string text = read_report(report);
+  const json message = json::parse(text.substr(0, text.find('\n')), nullptr, false);
+  if (message.is_object() && message.contains("ready")) {
+    write_all(STDOUT_FILENO, text.substr(0, text.find('\n') + 1));
+    return kExitOk;  // the keeper runs on, in its own session, off our pipes
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (message.is_object() && message.contains("error")) {
+    std::cerr << "procfix-run: " << message["error"].get<std::string>() << '\n';
+    return message.value("exit", kExitStartFailed);
+  }
+  std::cerr << "procfix-run: the keeper process ended before the server was ready (status "
+            << status << "); see " << args.state << ".log\n";
+  return kExitStartFailed;
 }
 
 int detach(const SharedArgs& args) {
@@ -307,34 +394,7 @@ int detach(const SharedArgs& args) {
       return usage("--owner-pid=" + args.owner + ": no such process to watch");
     }
   }
-  // Already kept for this state file (a repeated setup test, e.g. ctest --repeat): reuse it.
-  if (const auto text = read_file(args.state)) {
-    const json state = json::parse(*text, nullptr, false);
-    if (state.is_object() && state.value("state", "") == "running" && state.contains("keeper") &&
-        state["keeper"].is_object()) {
-      const pid_t keeper_pid = state["keeper"].value("pid", -1);
-      const bool alive =
-          keeper_pid > 0 && start_time_of(keeper_pid) == state["keeper"].value("start_time", 0ULL);
-      if (alive && state["keeper"].value("owner", 0) != owner_pid) {
-        // A keeper of another run (another owner) still holds it: stop that one first.
-        const int old = pidfd_open(keeper_pid);
-        if (old >= 0) {
-          ::syscall(SYS_pidfd_send_signal, old, SIGTERM, nullptr, 0);
-          pollfd handle{old, POLLIN, 0};
-          ::poll(&handle, 1, static_cast<int>(kKeeperMargin.count()));
-          ::close(old);
-        }
-      } else if (alive) {
-        json ready = {{"ready", true}, {"pid", state.value("pid", -1)}};
-        if (state.contains("address")) ready["address"] = state["address"];
-        ready["message"] = state.value("message", json::object());
-        write_all(STDOUT_FILENO, to_line(ready));
-        std::cerr << "procfix-run: --detach: reusing the server kept by pid " << keeper_pid
-                  << " for " << args.state << '\n';
-        return kExitOk;
-      }
-    }
-  }
+  if (reuse_kept_server(args, owner_pid)) return kExitOk;
   std::error_code ignored;
   std::filesystem::create_directories(std::filesystem::path{args.state}.parent_path(), ignored);
   std::filesystem::remove(stop_file(args.state), ignored);
@@ -349,30 +409,7 @@ int detach(const SharedArgs& args) {
     keeper(args, std::move(line.server), owner, owner_pid, report[1], line.options_from.empty());
   }
   ::close(report[1]);
-  std::string text;
-  char buffer[4096];
-  for (;;) {
-    const ssize_t n = ::read(report[0], buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buffer, static_cast<std::size_t>(n));
-    if (text.find('\n') != std::string::npos) break;
-  }
-  const json message = json::parse(text.substr(0, text.find('\n')), nullptr, false);
-  if (message.is_object() && message.contains("ready")) {
-    write_all(STDOUT_FILENO, text.substr(0, text.find('\n') + 1));
-    return kExitOk;  // the keeper runs on, in its own session, off our pipes
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (message.is_object() && message.contains("error")) {
-    std::cerr << "procfix-run: " << message["error"].get<std::string>() << '\n';
-    return message.value("exit", kExitStartFailed);
-  }
-  std::cerr << "procfix-run: the keeper process ended before the server was ready (status "
-            << status << "); see " << args.state << ".log\n";
-  return kExitStartFailed;
+  return await_keeper(args, pid, report[0]);
 }
 
 int stop(const SharedArgs& args) {

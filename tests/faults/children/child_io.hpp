@@ -12,6 +12,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "detail/unix_address.hpp"
+
 namespace procfix::fault_child {
 
 inline void write_all(int fd, std::string_view bytes) {
@@ -26,15 +28,10 @@ inline void write_all(int fd, std::string_view bytes) {
 inline void notify(std::string_view datagram) {
   const char* name = std::getenv("NOTIFY_SOCKET");
   if (name == nullptr) std::_Exit(4);
+  const auto address = procfix::detail::unix_address(name);
+  if (!address) std::_Exit(4);
   const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  const std::size_t length = std::strlen(name);
-  std::memcpy(address.sun_path, name, length);
-  if (name[0] == '@') address.sun_path[0] = '\0';
-  const auto size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length);
-  if (::sendto(fd, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&address),
-               size) < 0) {
+  if (::sendto(fd, datagram.data(), datagram.size(), 0, address->get(), address->length) < 0) {
     std::_Exit(5);
   }
   ::close(fd);

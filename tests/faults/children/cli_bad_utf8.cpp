@@ -13,6 +13,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "detail/unix_address.hpp"
+
 int main(int argc, char** argv) {
   sigset_t term;
   sigemptyset(&term);
@@ -24,16 +26,11 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   } else if (mode == "notify") {
     const char* name = std::getenv("NOTIFY_SOCKET");
-    if (name == nullptr || std::strlen(name) >= sizeof(sockaddr_un::sun_path)) return 2;
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, name, std::strlen(name));
-    if (address.sun_path[0] == '@') address.sun_path[0] = '\0';
+    const auto address = procfix::detail::unix_address(name == nullptr ? "" : name);
+    if (!address) return 2;
     const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     constexpr std::string_view message = "STATUS=\xff\nREADY=1";
-    const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + std::strlen(name));
-    if (::sendto(fd, message.data(), message.size(), 0, reinterpret_cast<sockaddr*>(&address),
-                 length) < 0) {
+    if (::sendto(fd, message.data(), message.size(), 0, address->get(), address->length) < 0) {
       return 3;
     }
   } else {

@@ -27,25 +27,17 @@
 #include <string>
 #include <vector>
 
+#include "detail/socket_address.hpp"
+
 namespace {
 
 int open_listener(const std::string& address) {
-  if (address.find('/') != std::string::npos) {
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un un{};
-    un.sun_family = AF_UNIX;
-    std::strncpy(un.sun_path, address.c_str(), sizeof un.sun_path - 1);
-    ::unlink(address.c_str());
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&un), sizeof un) != 0) return -errno;
-    return ::listen(fd, 16) == 0 ? fd : -errno;
-  }
-  const std::size_t colon = address.rfind(':');
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_port = htons(static_cast<std::uint16_t>(std::atoi(address.c_str() + colon + 1)));
-  ::inet_pton(AF_INET, address.substr(0, colon).c_str(), &in.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&in), sizeof in) != 0) return -errno;
+  std::string why;
+  const auto to = procfix::detail::parse_socket_address(address, why, /*allow_port_zero=*/true);
+  if (!to) return -EINVAL;
+  if (to->family() == AF_UNIX) ::unlink(address.c_str());
+  const int fd = ::socket(to->family(), SOCK_STREAM, 0);
+  if (::bind(fd, to->get(), to->length) != 0) return -errno;
   return ::listen(fd, 16) == 0 ? fd : -errno;
 }
 
