@@ -225,12 +225,15 @@ void latency_section(Table& t) {
   for (const std::string variant : {"procfix_supervised", "procfix_in_process"}) {
     const std::string key = g + variant + ".latency";
     const std::string name = variant == "procfix_supervised" ? "supervised" : "in-process";
-    Row r50{"procfix " + name + ": Server constructor returns, p50", "not run", "", "≤ 20 µs"};
+    // Issue 16's target: the p50 within 1.5× of the raw read's, measured in the same run.
+    Row r50{"procfix " + name + ": Server constructor returns, p50", "not run", "", "≤ 1.5× floor"};
     Row r99{"procfix " + name + ": Server constructor returns, p99", "not run", "", "≤ 200 µs"};
     if (const Value v = p50(key)) {
       r50.figure = duration(*v) + n_of(key) + cpu_split(g + variant + ".");
-      if (floor50 && *floor50 > 0) r50.ratio = ratio_text(*v / *floor50);
-      r50.verdict = *v <= 20e3 ? Verdict::pass : Verdict::miss;
+      if (floor50 && *floor50 > 0) {
+        r50.ratio = ratio_text(*v / *floor50);
+        r50.verdict = *v / *floor50 <= 1.5 ? Verdict::pass : Verdict::miss;
+      }
     }
     if (const Value v = p(key, 99)) {
       r99.figure = duration(*v);
