@@ -43,12 +43,27 @@ install(FILES ${procfix_package_dir}/procfix-config.cmake
 file(RELATIVE_PATH procfix_prefix_from_pcfiledir ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig
      ${CMAKE_INSTALL_PREFIX})
 string(REGEX REPLACE "/$" "" procfix_prefix_from_pcfiledir "${procfix_prefix_from_pcfiledir}")
-function(procfix_pkg_config name description requires libs)
+# procfix_pkg_config(<name> <description> REQUIRES <module>... LINKS <module>... LIBS <flag>...)
+# REQUIRES: what the public headers need; LINKS, LIBS: what the library links (a consumer of a
+# shared one does not link them itself).
+function(procfix_pkg_config name description)
+  cmake_parse_arguments(arg "" "" "REQUIRES;LINKS;LIBS" ${ARGN})
   get_target_property(type procfix_${name} TYPE)
+  list(JOIN arg_LIBS " " libs)
   if(type STREQUAL "SHARED_LIBRARY")
-    set(private ".private")
+    list(JOIN arg_REQUIRES ", " requires)
+    if(arg_LINKS)
+      list(JOIN arg_LINKS ", " links)
+      string(APPEND requires "\nRequires.private: ${links}")
+    endif()
+    set(libs "\nLibs.private: ${libs}")
   else()
-    set(private "")
+    list(JOIN arg_REQUIRES ", " requires)
+    if(arg_LINKS)
+      list(JOIN arg_LINKS ", " links)
+      string(APPEND requires ", ${links}")
+    endif()
+    set(libs " ${libs}")
   endif()
   set(file ${procfix_package_dir}/procfix-${name}.pc)
   file(WRITE ${file} "prefix=\${pcfiledir}/${procfix_prefix_from_pcfiledir}
@@ -59,21 +74,13 @@ Name: procfix-${name}
 Description: ${description}
 Version: ${PROJECT_VERSION}
 Requires: ${requires}
-Libs: -L\${libdir} -lprocfix_${name}
-Libs${private}: ${libs}
-Cflags: -I\${includedir} -std=c++20
+Libs: -L\${libdir} -lprocfix_${name}${libs}
+Cflags: -I\${includedir}
 ")
   install(FILES ${file} DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 endfunction()
-# Boost (headers only) has no .pc file on Debian: /usr/include, found without flags. re2 is
-# linked by the fixtures library only (a static one passes it on).
-get_target_property(procfix_fixtures_type procfix_fixtures TYPE)
-if(procfix_fixtures_type STREQUAL "SHARED_LIBRARY")
-  set(procfix_fixtures_requires "gtest >= 1.12, nlohmann_json >= 3\nRequires.private: re2")
-else()
-  set(procfix_fixtures_requires "gtest >= 1.12, nlohmann_json >= 3, re2")
-endif()
+# Boost (headers only) has no .pc file on Debian: it is in /usr/include, found without flags.
 procfix_pkg_config(fixtures "procfix: GoogleTest fixtures that start servers and check their stop"
-                   "${procfix_fixtures_requires}" "-pthread")
+  REQUIRES "gtest >= 1.12" "nlohmann_json >= 3" LINKS re2 LIBS -pthread)
 procfix_pkg_config(helpers "procfix: server-side readiness and graceful-shutdown helpers"
-                   "nlohmann_json >= 3" "-pthread")
+  REQUIRES "nlohmann_json >= 3" LIBS -pthread)

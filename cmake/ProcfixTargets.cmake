@@ -7,11 +7,6 @@ function(procfix_set_warnings target)
   if(PROCFIX_WARNINGS_AS_ERRORS)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
-  # GCC 12 reports false -Wrestrict inside libstdc++'s std::string operator+ when optimising
-  # (GCC bug 105329); keep it a warning there rather than an error.
-  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
-    target_compile_options(${target} PRIVATE -Wno-error=restrict)
-  endif()
 endfunction()
 
 # procfix_add_library(<name> SOURCES ... HEADERS_BASE_DIR <dir> HEADERS ...)
