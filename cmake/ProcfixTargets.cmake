@@ -7,15 +7,19 @@ function(procfix_set_warnings target)
   if(PROCFIX_WARNINGS_AS_ERRORS)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
-  # GCC 12 reports false -Wrestrict inside libstdc++'s std::string operator+ when optimising
-  # (GCC bug 105329); keep it a warning there rather than an error.
-  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
-    target_compile_options(${target} PRIVATE -Wno-error=restrict)
-  endif()
 endfunction()
 
-# procfix_add_library(<name> EXPORT_NAME <name> SOURCES ... HEADERS_BASE_DIR <dir> HEADERS ...)
-# One library per top-level folder: target procfix_<name>, alias procfix::<name>.
+# procfix_add_library(<name> SOURCES ... HEADERS_BASE_DIR <dir> HEADERS ...)
+# One library per top-level folder: target procfix_<name>, alias procfix::<name>, static or shared
+# (BUILD_SHARED_LIBS). Symbols are hidden (-fvisibility=hidden) but for the public API, which
+# procfix/<name>/export.hpp marks with PROCFIX_<NAME>_API. As fmt does, VERSION is the project's
+# version and SOVERSION the ABI version: the major version, or "0.<minor>" while the major is 0
+# (every 0.x release may change the ABI; procfix-config-version.cmake says SameMinorVersion).
+if(PROJECT_VERSION_MAJOR EQUAL 0)
+  set(procfix_soversion 0.${PROJECT_VERSION_MINOR})
+else()
+  set(procfix_soversion ${PROJECT_VERSION_MAJOR})
+endif()
 function(procfix_add_library name)
   cmake_parse_arguments(arg "" "HEADERS_BASE_DIR" "SOURCES;HEADERS" ${ARGN})
   add_library(procfix_${name} ${arg_SOURCES})
@@ -24,6 +28,9 @@ function(procfix_add_library name)
     EXPORT_NAME ${name}
     OUTPUT_NAME procfix_${name}
     VERSION ${PROJECT_VERSION}
+    SOVERSION ${procfix_soversion}
+    CXX_VISIBILITY_PRESET hidden
+    VISIBILITY_INLINES_HIDDEN ON
     POSITION_INDEPENDENT_CODE ON)
   target_sources(procfix_${name} PUBLIC FILE_SET HEADERS BASE_DIRS ${arg_HEADERS_BASE_DIR}
                  FILES ${arg_HEADERS})

@@ -210,10 +210,10 @@ std::string usage_text() {
   for (const Switch& s : kSwitches) {
     if (s.section != section) {
       section = s.section;
-      text += "\n" + std::string{section} + "\n";
+      text.append("\n").append(section).append("\n");
     }
     std::string syntax{s.name};
-    if (!s.form.empty()) syntax += "=" + std::string{s.form};
+    if (!s.form.empty()) syntax.append("=").append(s.form);
     text += procfix::detail::help_row(syntax, s.help, kColumn);
   }
   return text + std::string{kExitStatus};

@@ -5,7 +5,8 @@ namespace procfix {
 std::string to_address(const boost::asio::ip::tcp::endpoint& endpoint) {
   const auto address = endpoint.address();
   const std::string port = std::to_string(endpoint.port());
-  if (address.is_v6()) return "[" + address.to_string() + "]:" + port;
+  if (address.is_v6())
+    return std::string{"["}.append(address.to_string()).append("]:").append(port);
   return address.to_string() + ":" + port;
 }
 

@@ -15,7 +15,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::string quoted(std::string_view name) {
-  return "'" + std::string{name} + "'";
+  return std::string{"'"}.append(name).append("'");
 }
 
 std::string demangled(const char* mangled) {
@@ -64,7 +64,7 @@ std::string GroupResult::describe() const {
   text += "\n  " + describe_cause(stop_cause);
   if (!skipped_cleanups.empty()) {
     text += "\n  cleanups skipped because workers were still running:";
-    for (const auto& name : skipped_cleanups) text += " " + quoted(name);
+    for (const auto& name : skipped_cleanups) text.append(" ").append(quoted(name));
   }
   return text;
 }

@@ -151,7 +151,11 @@ class Generator {
     static const char* keys[] = {"address", "pid", "a", "b", "line", "\xc3\xa9", ""};
     std::string out = "{";
     for (std::size_t i = 0, n = below(5); i < n; ++i) {
-      out += (i ? "," : "") + std::string{"\""} + pick(keys) + "\":" + json_value(depth);
+      out.append(i ? "," : "")
+          .append("\"")
+          .append(pick(keys))
+          .append("\":")
+          .append(json_value(depth));
     }
     return out + "}";
   }

@@ -278,7 +278,7 @@ on stderr).
 )";
 
 std::string syntax(const Switch& s) {
-  return std::string{s.name} + (s.form.empty() ? "" : "=" + std::string{s.form});
+  return s.form.empty() ? std::string{s.name} : std::string{s.name}.append("=").append(s.form);
 }
 
 // "fd, notify[:ADDR], line:REGEX or socket[:ADDR]"

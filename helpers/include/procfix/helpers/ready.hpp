@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "procfix/helpers/export.hpp"
 #include "procfix/helpers/protocol.hpp"
 
 namespace procfix {
@@ -27,7 +28,7 @@ namespace procfix {
 // kReadyFdVariable and kMaxReadyLineBytes: see protocol.hpp.
 
 // Thrown by every function of this header on failure.
-class ReadyError : public std::runtime_error {
+class PROCFIX_HELPERS_API ReadyError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
@@ -35,7 +36,7 @@ class ReadyError : public std::runtime_error {
 // What the server announces. Fill with designated initialisers:
 //   procfix::notify_ready({.address = procfix::to_address(acceptor.local_endpoint()),
 //                          .extra = {{"pid", ::getpid()}}});
-struct ReadyMessage {
+struct PROCFIX_HELPERS_API ReadyMessage {
   // "host:port", "[v6]:port" or a unix socket path. Default empty: no "address" field is written
   // (acceptable only for servers that do not listen). See address.hpp for to_address().
   std::string address{};
@@ -50,7 +51,7 @@ struct ReadyMessage {
 
 // Which channels notify_ready() used. Both false: the server was not started by a fixture nor by
 // systemd (e.g. run by hand), and notify_ready() did nothing.
-struct ReadyOutcome {
+struct PROCFIX_HELPERS_API ReadyOutcome {
   bool wrote_ready_fd = false;
   bool notified_socket = false;
 };
@@ -62,7 +63,7 @@ struct ReadyOutcome {
 // for an abstract socket; else ReadyError). Idempotent: later calls do nothing. On error nothing is
 // changed, and the next call throws again. Not thread-safe (it edits the environment): call it
 // first in main(), before threads or forks. Does not block.
-void take_ready_channels();
+PROCFIX_HELPERS_API void take_ready_channels();
 
 // Announces readiness: writes {"address": ..., ...extra} as one line to the readiness fd, retrying
 // partial writes and EINTR, then closes the fd; then sends "READY=1" (plus "STATUS=...") to
@@ -76,14 +77,14 @@ void take_ready_channels();
 //   - No channel at all: returns {false, false} and writes nothing.
 // Blocks only while the reader has not drained the pipe (a message larger than the pipe buffer).
 // Thread-safe once take_ready_channels() has run.
-[[nodiscard]] ReadyOutcome notify_ready(const ReadyMessage& message);
+[[nodiscard]] PROCFIX_HELPERS_API ReadyOutcome notify_ready(const ReadyMessage& message);
 
 // Sends "STATUS=<status>" to NOTIFY_SOCKET; does nothing without one. Throws ReadyError if the
 // status contains a newline or the send fails. Thread-safe once take_ready_channels() has run.
-void notify_status(std::string_view status);
+PROCFIX_HELPERS_API void notify_status(std::string_view status);
 
 // Sends "STOPPING=1" to NOTIFY_SOCKET; does nothing without one. Throws ReadyError if the send
 // fails. Thread-safe once take_ready_channels() has run.
-void notify_stopping();
+PROCFIX_HELPERS_API void notify_stopping();
 
 }  // namespace procfix

@@ -23,6 +23,8 @@
 #include <stop_token>
 #include <vector>
 
+#include "procfix/helpers/export.hpp"
+
 namespace boost::asio {
 class io_context;
 }  // namespace boost::asio
@@ -30,12 +32,12 @@ class io_context;
 namespace procfix {
 
 // Thrown when StopOnSignals cannot be constructed; what() says why.
-class StopOnSignalsError : public std::runtime_error {
+class PROCFIX_HELPERS_API StopOnSignalsError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-struct StopOnSignalsOptions {
+struct PROCFIX_HELPERS_API StopOnSignalsOptions {
   // Signals that request stop. Default: SIGINT, SIGTERM, SIGQUIT. Must be non-empty, without
   // duplicates, and catchable (not SIGKILL/SIGSTOP); else StopOnSignalsError naming the field.
   std::vector<int> signals = {SIGINT, SIGTERM, SIGQUIT};
@@ -48,7 +50,7 @@ struct StopOnSignalsOptions {
   std::optional<int> forced_exit_status{};
 };
 
-class StopOnSignals {
+class PROCFIX_HELPERS_API StopOnSignals {
  public:
   // Handles the signals on the caller's io_context: stop is requested from whichever thread runs
   // `io`, so somebody must run it (signals stay queued until then). No thread is started. `io`

@@ -41,15 +41,17 @@
 #include <utility>
 #include <vector>
 
+#include "procfix/helpers/export.hpp"
+
 namespace procfix {
 
 // Thrown for misuse of a WorkerGroup (bad options, bad names, run() after stop began, ...).
-class WorkerGroupError : public std::runtime_error {
+class PROCFIX_HELPERS_API WorkerGroupError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-struct WorkerGroupOptions {
+struct PROCFIX_HELPERS_API WorkerGroupOptions {
   // How long workers may take to end once stop was requested. Default 5 s. Must be >= 0
   // (0: any worker still running when stop is requested overruns). milliseconds::max() waits
   // forever.
@@ -61,7 +63,7 @@ struct WorkerGroupOptions {
   std::function<void(std::string_view line)> log{};
 };
 
-struct WorkerOptions {
+struct PROCFIX_HELPERS_API WorkerOptions {
   // Default false: when the worker returns normally, stop is requested for the whole group.
   // True: a normal return just ends this worker (a one-shot task). Failures stop the group either
   // way.
@@ -69,7 +71,7 @@ struct WorkerOptions {
 };
 
 // One thing that went wrong, in the order it happened.
-struct Failure {
+struct PROCFIX_HELPERS_API Failure {
   enum class Kind {
     exception,          // a worker threw; `exception` holds it
     error_code,         // a worker returned a non-zero std::error_code; `code` holds it
@@ -85,7 +87,7 @@ struct Failure {
 };
 
 // Why the group was asked to stop.
-struct StopCause {
+struct PROCFIX_HELPERS_API StopCause {
   enum class Kind {
     none,             // nothing asked (all workers ended while the group never stopped)
     worker_failed,    // `worker` failed
@@ -98,7 +100,7 @@ struct StopCause {
 };
 
 // What happened to the group; a value, returned by wait().
-class [[nodiscard]] GroupResult {
+class [[nodiscard]] PROCFIX_HELPERS_API GroupResult {
  public:
   // True when nothing failed: no worker failed, no deadline passed, no cleanup threw.
   [[nodiscard]] bool ok() const noexcept { return failures.empty(); }
@@ -115,7 +117,7 @@ class [[nodiscard]] GroupResult {
   std::vector<std::string> skipped_cleanups{};  // not run because of a ShutdownTimeout
 };
 
-class WorkerGroup {
+class PROCFIX_HELPERS_API WorkerGroup {
  public:
   // A group that stops only by its own events (see the lifecycle above).
   // Throws WorkerGroupError naming a bad option field.
