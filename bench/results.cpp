@@ -397,7 +397,7 @@ void suite_section(Table& t) {
 
 void listen_section(Table& t) {
   t.section(
-      "9. Readiness::listen() (seccomp interception of listen()) against ready_fd, supervised");
+      "10. Readiness::listen() (seccomp interception of listen()) against ready_fd, supervised");
   const Value floor = p50("listen.ready_fd.total");
   t.timed("ready_fd: sample_child --listen=127.0.0.1:0, start → stop", floor, floor, 0, "",
           "floor");
