@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bounded_run.hpp"
 #include "fault_support.hpp"
 #include "procfix/fixtures/environment.hpp"
 
@@ -38,59 +39,13 @@ using ::testing::HasSubstr;
 // A bound that only catches a hang (never reached by a working procfix-run).
 constexpr int kHangMs = 20'000;
 
-struct Ran {
-  int status = -2;  // exit status; -1 killed; -2 it (or whoever holds its pipes) hung
-  std::string out, err;
-};
+using Ran = procfix::testing::BoundedRun;
 
 // Runs procfix-run ARGS with stdin /dev/null and pipes on stdout and stderr, reading both until
 // EOF: a keeper that held them would make this hang (status -2 after kHangMs).
 Ran run(std::vector<std::string> args) {
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
-    throw std::runtime_error{"pipe"};
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
   args.insert(args.begin(), PROCFIX_RUN);
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int spawned = ::posix_spawn(&pid, PROCFIX_RUN, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out[1]);
-  ::close(err[1]);
-  Ran ran;
-  if (spawned != 0) throw std::runtime_error{"posix_spawn procfix-run"};
-  bool open[2] = {true, true};
-  bool hung = false;
-  while (open[0] || open[1]) {
-    pollfd fds[2] = {{open[0] ? out[0] : -1, POLLIN, 0}, {open[1] ? err[0] : -1, POLLIN, 0}};
-    if (::poll(fds, 2, kHangMs) <= 0) {
-      hung = true;
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].revents == 0) continue;
-      char buffer[4096];
-      const ssize_t n = ::read(i == 0 ? out[0] : err[0], buffer, sizeof buffer);
-      if (n <= 0) {
-        open[i] = false;
-      } else {
-        (i == 0 ? ran.out : ran.err).append(buffer, static_cast<std::size_t>(n));
-      }
-    }
-  }
-  ::close(out[0]);
-  ::close(err[0]);
-  if (hung) ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ran.status = hung ? -2 : WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return ran;
+  return procfix::testing::run_bounded(std::move(args), kHangMs);
 }
 
 // A fresh directory for state files, removed at the end.
