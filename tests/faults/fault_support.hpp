@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
@@ -72,5 +74,24 @@ inline std::vector<pid_t> survivors_with(
   } while (std::chrono::steady_clock::now() < end);
   return {};
 }
+
+// A fresh directory under /tmp (for state files and the like), removed with everything in it at
+// the end. `prefix`: the start of its name, e.g. "procfix-shared-fault".
+class StateDir {
+ public:
+  explicit StateDir(const std::string& prefix) {
+    std::string pattern = "/tmp/" + prefix + "-XXXXXX";
+    if (::mkdtemp(pattern.data()) != nullptr) dir_ = pattern;
+  }
+  ~StateDir() {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  StateDir(const StateDir&) = delete;
+  StateDir& operator=(const StateDir&) = delete;
+  std::string file(const std::string& name = "state.json") const { return dir_ + "/" + name; }
+
+ private:
+  std::string dir_;
+};
 
 }  // namespace procfix::testing

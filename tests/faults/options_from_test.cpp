@@ -33,17 +33,9 @@ using namespace std::chrono_literals;
 const std::string kBinary = fault_child("describing_tests");
 
 // A fresh directory for state files, removed at the end.
-class StateDir {
+class StateDir : public procfix::testing::StateDir {
  public:
-  StateDir() {
-    char pattern[] = "/tmp/procfix-options-from-XXXXXX";
-    dir_ = ::mkdtemp(pattern);
-  }
-  ~StateDir() { std::filesystem::remove_all(dir_); }
-  std::string file(const std::string& name = "state.json") const { return dir_ + "/" + name; }
-
- private:
-  std::string dir_;
+  StateDir() : procfix::testing::StateDir{"procfix-options-from"} {}
 };
 
 BoundedRun run(std::vector<std::string> args) {

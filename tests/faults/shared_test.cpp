@@ -49,17 +49,9 @@ Ran run(std::vector<std::string> args) {
 }
 
 // A fresh directory for state files, removed at the end.
-class StateDir {
+class StateDir : public procfix::testing::StateDir {
  public:
-  StateDir() {
-    char pattern[] = "/tmp/procfix-shared-fault-XXXXXX";
-    dir_ = ::mkdtemp(pattern);
-  }
-  ~StateDir() { std::filesystem::remove_all(dir_); }
-  std::string file(const std::string& name = "state.json") const { return dir_ + "/" + name; }
-
- private:
-  std::string dir_;
+  StateDir() : procfix::testing::StateDir{"procfix-shared-fault"} {}
 };
 
 json read_json(const std::string& path) {
