@@ -139,6 +139,26 @@ TEST(FaultLauncher, StopWhileSupervisorIsStoppedIsBoundedAndSaysWhatItCouldNotLe
                 ") did not report within 1000 ms (it is stopped); leaks not checked"));
 }
 
+// Issue 13 item 3: a supervisor that missed a report while stopped gets the whole wait again once
+// it runs: the next server's stop is clean (it used to be reported at once as "did not report
+// within 1000 ms", without waiting, for every later server of the process).
+TEST(FaultLauncher, SupervisorContinuedAfterAMissedReportReportsTheNextStop) {
+  ServerOptions options = procfix::testing::sample_child();
+  options.stop_grace = 2s;
+  {
+    Server server{options};
+    const pid_t supervisor = supervisor_pid();
+    ASSERT_GT(supervisor, 0);
+    stop_process(supervisor);
+    ContinueGuard guard{supervisor, 20s};
+    ASSERT_TRUE(server.stop().status.is_unknown());
+  }  // the guard continues the supervisor
+  for (int i = 0; i < 3; ++i) {
+    Server next{options};
+    next.stop_and_expect_clean();
+  }
+}
+
 // Issue 13 item 3: a SIGKILL is reported only when this process really sent one, through the
 // pidfd, and the stop stays bounded although the supervisor cannot report.
 TEST(FaultLauncher, NeededKillWhileSupervisorIsStoppedIsRealAndBounded) {
