@@ -78,4 +78,16 @@ inline BoundedRun run_bounded(std::vector<std::string> args, int hang_ms = 60'00
   return result;
 }
 
+// A bound that only catches a hang (never reached by a working procfix-run).
+inline constexpr int kHangMs = 20'000;
+
+#ifdef PROCFIX_RUN
+// `procfix-run ARGS` through run_bounded(), bounded by kHangMs: a keeper that held its stdout or
+// stderr would make this hang (status -2).
+inline BoundedRun run_procfix_run(std::vector<std::string> args) {
+  args.insert(args.begin(), PROCFIX_RUN);
+  return run_bounded(std::move(args), kHangMs);
+}
+#endif
+
 }  // namespace procfix::testing

@@ -33,23 +33,22 @@ using namespace std::chrono_literals;
 const std::string kBinary = fault_child("describing_tests");
 
 // A fresh directory for state files, removed at the end.
-class StateDir : public procfix::testing::StateDir {
+class OptionsFromStateDir : public procfix::testing::StateDir {
  public:
-  StateDir() : procfix::testing::StateDir{"procfix-options-from"} {}
+  OptionsFromStateDir() : procfix::testing::StateDir{"procfix-options-from"} {}
 };
 
-BoundedRun run(std::vector<std::string> args) {
-  args.insert(args.begin(), PROCFIX_RUN);
-  return procfix::testing::run_bounded(std::move(args), 20'000);
+BoundedRun run_cli(std::vector<std::string> args) {
+  return procfix::testing::run_procfix_run(std::move(args));
 }
 
 // `procfix-run --detach --options-from=describing_tests:NAME`, as a setup test runs it.
-BoundedRun detach_from(const StateDir& dir, const std::string& name,
+BoundedRun detach_from(const OptionsFromStateDir& dir, const std::string& name,
                        std::vector<std::string> more = {}) {
   std::vector<std::string> args = {"--detach", "--state=" + dir.file(),
                                    "--options-from=" + kBinary + ":" + name};
   args.insert(args.end(), more.begin(), more.end());
-  return run(std::move(args));
+  return run_cli(std::move(args));
 }
 
 json round_trip(const procfix::ServerOptions& options) {
@@ -170,7 +169,7 @@ TEST(FaultOptionsFrom, OptionsThatCannotBeWrittenAsJsonNameTheField) {
 // The whole path: the setup command takes the server's options from the binary's C++ (its
 // arguments, environment, readiness fd 5, SIGINT as stop signal), and the kept server has them.
 TEST(FaultOptionsFrom, ASharedServerStartsWithTheOptionsOfTheTestBinary) {
-  StateDir dir;
+  OptionsFromStateDir dir;
   const BoundedRun started = detach_from(dir, "first");
   ASSERT_EQ(started.status, 0) << started.err;
   const json ready = json::parse(started.out);
@@ -179,19 +178,19 @@ TEST(FaultOptionsFrom, ASharedServerStartsWithTheOptionsOfTheTestBinary) {
   const json state = json::parse(state_file);
   EXPECT_EQ(state.at("name"), "first");
   EXPECT_EQ(state.at("keeper").at("stop_grace_ms"), 3000);
-  const BoundedRun stopped = run({"--stop", "--state=" + dir.file()});
+  const BoundedRun stopped = run_cli({"--stop", "--state=" + dir.file()});
   EXPECT_EQ(stopped.status, 0) << stopped.err;
   EXPECT_EQ(json::parse(stopped.out).at("ok"), true) << stopped.out;
   // The second server of the same binary is found by its name too.
-  StateDir other;
+  OptionsFromStateDir other;
   const BoundedRun second = detach_from(other, "second");
   ASSERT_EQ(second.status, 0) << second.err;
-  EXPECT_EQ(run({"--stop", "--state=" + other.file()}).status, 0);
+  EXPECT_EQ(run_cli({"--stop", "--state=" + other.file()}).status, 0);
 }
 
 // Every failure of the binary is a usage error (exit 2) that names the binary and the server
 // asked for, starts nothing and leaves no state file.
-void expect_failure(const StateDir& dir, const BoundedRun& result,
+void expect_failure(const OptionsFromStateDir& dir, const BoundedRun& result,
                     const std::vector<std::string>& words) {
   EXPECT_EQ(result.status, 2) << result.err;
   EXPECT_EQ(result.out, "");
@@ -202,30 +201,30 @@ void expect_failure(const StateDir& dir, const BoundedRun& result,
 }
 
 TEST(FaultOptionsFrom, ABinaryPrintingJunkIsAnErrorQuotingIt) {
-  StateDir dir;
+  OptionsFromStateDir dir;
   expect_failure(dir, detach_from(dir, "junk"),
                  {"printed no options", "'Running main() from a test binary", "not a JSON object",
                   "add_global_server() for 'junk'"});
 }
 
 TEST(FaultOptionsFrom, ABinaryPrintingNothingIsAnError) {
-  StateDir dir;
+  OptionsFromStateDir dir;
   expect_failure(dir, detach_from(dir, "nothing"), {"printed nothing on stdout"});
 }
 
 TEST(FaultOptionsFrom, ABinaryThatCrashesIsAnErrorWithItsSignalAndStderr) {
-  StateDir dir;
+  OptionsFromStateDir dir;
   expect_failure(dir, detach_from(dir, "crash"), {"SIGABRT", "crashing on purpose"});
 }
 
 TEST(FaultOptionsFrom, ABinaryThatExitsNonZeroIsAnErrorWithItsStatusAndStderr) {
-  StateDir dir;
+  OptionsFromStateDir dir;
   expect_failure(dir, detach_from(dir, "exit7"), {"exited with status 7", "exiting with 7"});
 }
 
 // A binary that hangs is killed when --options-from-timeout passes (and nothing of it is left).
 TEST(FaultOptionsFrom, ABinaryThatHangsIsKilledAtTheTimeout) {
-  StateDir dir;
+  OptionsFromStateDir dir;
   const std::string name = unique_token("hang");
   const BoundedRun result = detach_from(dir, name, {"--options-from-timeout=300"});
   expect_failure(dir, result, {"did not finish within 300 ms and was killed"});
@@ -233,12 +232,12 @@ TEST(FaultOptionsFrom, ABinaryThatHangsIsKilledAtTheTimeout) {
 }
 
 TEST(FaultOptionsFrom, ABinaryFloodingStdoutIsAnErrorNotUnboundedMemory) {
-  StateDir dir;
+  OptionsFromStateDir dir;
   expect_failure(dir, detach_from(dir, "flood"), {"printed more than 1048576 bytes"});
 }
 
 TEST(FaultOptionsFrom, OptionsWithAnUnknownFieldAreAnErrorNamingIt) {
-  StateDir dir;
+  OptionsFromStateDir dir;
   expect_failure(dir, detach_from(dir, "unknown_field"),
                  {"printed options that cannot be used", "'colour'"});
 }
@@ -246,7 +245,7 @@ TEST(FaultOptionsFrom, OptionsWithAnUnknownFieldAreAnErrorNamingIt) {
 // A name no add_global_server() call has: the binary says which names it has and runs no test
 // (its only test aborts).
 TEST(FaultOptionsFrom, AnUnknownNameIsAnErrorListingTheNamesTheBinaryHas) {
-  StateDir dir;
+  OptionsFromStateDir dir;
   expect_failure(
       dir, detach_from(dir, "nope"),
       {"exited with status 4", "defines no global server of that name", "'first', 'second'"});
@@ -255,7 +254,7 @@ TEST(FaultOptionsFrom, AnUnknownNameIsAnErrorListingTheNamesTheBinaryHas) {
 // A binary whose main() calls add_global_server() for no server runs no test either
 // (GTEST_FILTER=-*): its gtest summary is the junk quoted.
 TEST(FaultOptionsFrom, ABinaryWithoutGlobalServersRunsNoTestAndIsAnError) {
-  StateDir dir;
+  OptionsFromStateDir dir;
   const BoundedRun result = detach_from(dir, "no_servers");
   expect_failure(dir, result, {"printed no options", "0 tests"});
   EXPECT_THAT(result.err, Not(HasSubstr("SIGABRT")));
@@ -264,24 +263,24 @@ TEST(FaultOptionsFrom, ABinaryWithoutGlobalServersRunsNoTestAndIsAnError) {
 // A binary that answers but leaves a process holding its stdout: procfix-run does not wait for
 // that process (it returns at once with the options) and kills it.
 TEST(FaultOptionsFrom, AProcessTheBinaryLeftHoldingItsStdoutIsKilledAndNotWaitedFor) {
-  StateDir dir;
+  OptionsFromStateDir dir;
   const std::string name = unique_token("orphan");
   const BoundedRun started = detach_from(dir, name, {"--options-from-timeout=10000"});
   ASSERT_EQ(started.status, 0) << started.err;
-  EXPECT_EQ(run({"--stop", "--state=" + dir.file()}).status, 0);
+  EXPECT_EQ(run_cli({"--stop", "--state=" + dir.file()}).status, 0);
   // (The keeper's command line had the token too, until the stop.)
   EXPECT_TRUE(survivors_with(name).empty()) << "the process the binary left is still running";
 }
 
 TEST(FaultOptionsFrom, AMissingBinaryOrABadValueIsAnError) {
-  StateDir dir;
+  OptionsFromStateDir dir;
   const BoundedRun missing =
-      run({"--detach", "--state=" + dir.file(), "--options-from=/nonexistent/tests:pg"});
+      run_cli({"--detach", "--state=" + dir.file(), "--options-from=/nonexistent/tests:pg"});
   EXPECT_EQ(missing.status, 2);
   EXPECT_THAT(missing.err, HasSubstr("'/nonexistent/tests' (run with PROCFIX_DESCRIBE_SERVER=pg"));
   EXPECT_THAT(missing.err, HasSubstr("cannot be run: No such file or directory"));
   const BoundedRun no_name =
-      run({"--detach", "--state=" + dir.file(), "--options-from=" + kBinary});
+      run_cli({"--detach", "--state=" + dir.file(), "--options-from=" + kBinary});
   EXPECT_EQ(no_name.status, 2);
   EXPECT_THAT(no_name.err, HasSubstr("--options-from needs BINARY:NAME"));
   EXPECT_FALSE(std::filesystem::exists(dir.file()));
@@ -289,7 +288,7 @@ TEST(FaultOptionsFrom, AMissingBinaryOrABadValueIsAnError) {
 
 // The options must not be written twice: no server option and no "-- SERVER" with it.
 TEST(FaultOptionsFrom, OtherServerOptionsCannotBeGivenWithIt) {
-  StateDir dir;
+  OptionsFromStateDir dir;
   const BoundedRun twice = detach_from(dir, "first", {"--stop-grace=100"});
   EXPECT_EQ(twice.status, 2);
   EXPECT_THAT(twice.err, HasSubstr("'--stop-grace=100' cannot be given with it"));

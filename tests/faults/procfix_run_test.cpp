@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bounded_run.hpp"
 #include "fault_support.hpp"
 #include "procfix/fixtures/endpoint.hpp"
 #include "procfix/fixtures/exit_status.hpp"
@@ -32,8 +33,7 @@ using procfix::testing::survivors_with;
 using procfix::testing::unique_token;
 using ::testing::HasSubstr;
 
-// A bound that only catches a hang (never reached by a working procfix-run).
-constexpr int kHangMs = 20'000;
+using procfix::testing::kHangMs;
 
 // procfix-run with pipes on stdout and stderr, and on stdin unless `stdin_closed`.
 class CliRun {

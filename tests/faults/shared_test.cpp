@@ -36,22 +36,18 @@ using procfix::testing::survivors_with;
 using procfix::testing::unique_token;
 using ::testing::HasSubstr;
 
-// A bound that only catches a hang (never reached by a working procfix-run).
-constexpr int kHangMs = 20'000;
-
+using procfix::testing::kHangMs;
 using Ran = procfix::testing::BoundedRun;
 
-// Runs procfix-run ARGS with stdin /dev/null and pipes on stdout and stderr, reading both until
-// EOF: a keeper that held them would make this hang (status -2 after kHangMs).
+// procfix-run ARGS, stdin /dev/null, stdout and stderr read until EOF (bounded_run.hpp).
 Ran run(std::vector<std::string> args) {
-  args.insert(args.begin(), PROCFIX_RUN);
-  return procfix::testing::run_bounded(std::move(args), kHangMs);
+  return procfix::testing::run_procfix_run(std::move(args));
 }
 
 // A fresh directory for state files, removed at the end.
-class StateDir : public procfix::testing::StateDir {
+class SharedStateDir : public procfix::testing::StateDir {
  public:
-  StateDir() : procfix::testing::StateDir{"procfix-shared-fault"} {}
+  SharedStateDir() : procfix::testing::StateDir{"procfix-shared-fault"} {}
 };
 
 json read_json(const std::string& path) {
@@ -101,7 +97,7 @@ procfix::ServerEnvironment* environment_under_test = nullptr;
 // their EOF, microsoft/malmo #451). --detach prints the ready line, exits 0, and the keeper that
 // holds the server has /dev/null and its log as stdin/stdout/stderr; --stop then ends it all.
 TEST(FaultShared, DetachReturnsWithoutHoldingTheCallersPipesAndStopEndsEverything) {
-  StateDir dir;
+  SharedStateDir dir;
   const std::string token = unique_token("procfix-shared");
   const Ran started = run(
       {"--detach", "--state=" + dir.file(), "--env=TOKEN=" + token, "--", PROCFIX_SAMPLE_CHILD});
@@ -135,7 +131,7 @@ TEST(FaultShared, DetachReturnsWithoutHoldingTheCallersPipesAndStopEndsEverythin
 // keeper holds the owner's pidfd and tears the whole tree down (here a server that leaves three
 // children behind), within 2 s.
 TEST(FaultShared, SigkillOfTheOwnerLeavesNothingOfTheServersTree) {
-  StateDir dir;
+  SharedStateDir dir;
   const std::string token = unique_token("procfix-shared-owner");
   const pid_t owner = start_owner();
   const Ran started =
@@ -160,7 +156,7 @@ TEST(FaultShared, SigkillOfTheOwnerLeavesNothingOfTheServersTree) {
 // `procfix-run --detach --owner-pid=parent` (its owner is then ctest itself) and a test that
 // blocks; ctest is SIGKILLed; within 2 s the keeper has ended and nothing of the server is left.
 TEST(FaultShared, SigkillOfCtestMidRunLeavesNothingOfTheSharedServer) {
-  StateDir dir;
+  SharedStateDir dir;
   const std::string token = unique_token("procfix-shared-ctest");
   const std::string started = dir.file("started"), never = dir.file("never");
   ASSERT_EQ(::mkfifo(started.c_str(), 0600), 0);
@@ -209,7 +205,7 @@ TEST(FaultShared, SigkillOfCtestMidRunLeavesNothingOfTheSharedServer) {
 
 // Issue 12 (guarantees): the lifetime bound ends a keeper whose owner never goes away.
 TEST(FaultShared, TheLifetimeBoundStopsTheServer) {
-  StateDir dir;
+  SharedStateDir dir;
   const Ran started =
       run({"--detach", "--state=" + dir.file(), "--max-lifetime=200", "--", PROCFIX_SAMPLE_CHILD});
   ASSERT_EQ(started.status, 0) << started.err;
@@ -228,7 +224,7 @@ TEST(FaultShared, TheLifetimeBoundStopsTheServer) {
 // Issue 12: a shared server killed mid-run. The next test's SetUp and endpoint() fail at once
 // with how it ended (not with a connection error), and --stop reports it (exit 1).
 TEST(FaultShared, AServerKilledMidRunFailsTheNextTestWithTheReasonAndStopReportsIt) {
-  StateDir dir;
+  SharedStateDir dir;
   const Ran started =
       run({"--detach", "--state=" + dir.file(), "--name=victim", "--", PROCFIX_SAMPLE_CHILD});
   ASSERT_EQ(started.status, 0) << started.err;
@@ -261,7 +257,7 @@ TEST(FaultShared, AServerKilledMidRunFailsTheNextTestWithTheReasonAndStopReports
 
 // Issue 12: --stop twice (a cleanup test rerun): the second prints the same report, exit 0.
 TEST(FaultShared, StopTwiceGivesTheSameReport) {
-  StateDir dir;
+  SharedStateDir dir;
   ASSERT_EQ(run({"--detach", "--state=" + dir.file(), "--", PROCFIX_SAMPLE_CHILD}).status, 0);
   const Ran first = run({"--stop", "--state=" + dir.file()});
   const Ran second = run({"--stop", "--state=" + dir.file()});
@@ -274,7 +270,7 @@ TEST(FaultShared, StopTwiceGivesTheSameReport) {
 // Issue 12 (--repeat, --rerun-failed): a second --detach for a state file whose keeper runs for
 // the same owner reuses that server instead of starting another.
 TEST(FaultShared, ARepeatedSetupReusesTheRunningServer) {
-  StateDir dir;
+  SharedStateDir dir;
   const Ran first = run({"--detach", "--state=" + dir.file(), "--", PROCFIX_SAMPLE_CHILD});
   const Ran second = run({"--detach", "--state=" + dir.file(), "--", PROCFIX_SAMPLE_CHILD});
   ASSERT_EQ(first.status, 0) << first.err;
@@ -287,7 +283,7 @@ TEST(FaultShared, ARepeatedSetupReusesTheRunningServer) {
 // Issue 12: a keeper left for another owner (an earlier run) is stopped before a new setup
 // starts its own server: one run never uses another run's server.
 TEST(FaultShared, ASetupForAnotherOwnerStopsTheOldKeeperFirst) {
-  StateDir dir;
+  SharedStateDir dir;
   const pid_t first_owner = start_owner(), second_owner = start_owner();
   const Ran first = run({"--detach", "--state=" + dir.file(),
                          "--owner-pid=" + std::to_string(first_owner), "--", PROCFIX_SAMPLE_CHILD});
@@ -311,7 +307,7 @@ TEST(FaultShared, ASetupForAnotherOwnerStopsTheOldKeeperFirst) {
 // Issue 12: a failed start fails the setup test with the StartError text (exit 3), and no
 // keeper stays behind.
 TEST(FaultShared, AFailedStartFailsTheSetupWithTheStartError) {
-  StateDir dir;
+  SharedStateDir dir;
   const Ran started =
       run({"--detach", "--state=" + dir.file(), "--", PROCFIX_SAMPLE_CHILD, "--bogus"});
   EXPECT_EQ(started.status, 3);
@@ -325,7 +321,7 @@ TEST(FaultShared, AFailedStartFailsTheSetupWithTheStartError) {
 
 // Issue 12: a missing or corrupt state file is a clear error, for --stop and for the tests.
 TEST(FaultShared, AMissingOrCorruptStateFileIsAClearError) {
-  StateDir dir;
+  SharedStateDir dir;
   const Ran missing = run({"--stop", "--state=" + dir.file()});
   EXPECT_EQ(missing.status, 2);
   EXPECT_THAT(missing.err, HasSubstr("cannot read the state file"));
