@@ -2,6 +2,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <iostream>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -46,139 +47,155 @@ std::string one_of(std::string_view option, std::string_view value, std::string_
 
 // One switch: a row of --help and what it sets. `form` is what follows '=' (empty: no value).
 struct Switch {
-  std::string_view section;
   std::string_view name;
   std::string_view form;
   std::string_view help;  // '\n' separates continuation lines
-  // Sets the value; `option` is the switch's name, for messages.
+  // Sets the value; `option` is the switch's name, for messages. Null for --help.
   void (*apply)(Config& config, std::string_view value, std::string_view option);
 };
 
-// The apply functions of the common kinds of switch.
+// The common kinds of switch: a flag sets a bool member, a text switch stores its value, a number
+// switch parses min..max into the member's type (an integer, an optional one or a duration).
 template <auto member>
-void set_flag(Config& c, std::string_view, std::string_view) {
-  c.*member = true;
+constexpr Switch flag(std::string_view name, std::string_view help) {
+  return {name, "", help, [](Config& c, std::string_view, std::string_view) { c.*member = true; }};
 }
 
 template <auto member>
-void set_text(Config& c, std::string_view value, std::string_view) {
-  c.*member = value;
+constexpr Switch text(std::string_view name, std::string_view form, std::string_view help) {
+  return {name, form, help,
+          [](Config& c, std::string_view value, std::string_view) { c.*member = value; }};
 }
 
-// A number from min to max, as the member's type (an integer, an optional one or a duration).
 template <auto member, long min, long max>
-void set_number(Config& c, std::string_view value, std::string_view option) {
-  using Member = std::remove_cvref_t<decltype(c.*member)>;
-  c.*member = static_cast<Member>(parse_number(option, value, min, max));
+constexpr Switch number(std::string_view name, std::string_view form, std::string_view help) {
+  return {name, form, help, [](Config& c, std::string_view value, std::string_view option) {
+            using Member = std::remove_cvref_t<decltype(c.*member)>;
+            c.*member = static_cast<Member>(parse_number(option, value, min, max));
+          }};
 }
 
-constexpr std::string_view kServer = "Server:";
-constexpr std::string_view kDiagnostics = "Diagnostics (extra fields in the ready message):";
-constexpr std::string_view kBefore =
-    "Misbehaviour before readiness (in this order: delay, output, exit/signal, fork,\n"
-    "notify-from-outside, notify-status, zombie):";
-constexpr std::string_view kMessage =
-    "Misbehaviour of the ready message (the server keeps running):";
-constexpr std::string_view kAfter = "Misbehaviour after readiness:";
-
-const Switch kSwitches[] = {
-    {kServer, "--listen", "HOST:PORT",
-     "numeric address to bind; [v6]:PORT for IPv6 (default 127.0.0.1:0)",
-     set_text<&Config::listen>},
-    {kServer, "--ipv6", "", "same as --listen=[::1]:0",
+const Switch kServer[] = {
+    text<&Config::listen>("--listen", "HOST:PORT",
+                          "numeric address to bind; [v6]:PORT for IPv6 (default 127.0.0.1:0)"),
+    {"--ipv6", "", "same as --listen=[::1]:0",
      [](Config& c, std::string_view, std::string_view) { c.listen = "[::1]:0"; }},
-    {kServer, "--listen-fds", "",
-     "socket activation: if LISTEN_FDS=1 and LISTEN_PID is this pid, use\nfd 3 as the bound, "
-     "listening socket instead of binding",
-     set_flag<&Config::listen_fds>},
-    {kServer, "--shutdown-deadline", "MS", "drain limit after a stop signal (default 5000)",
-     set_number<&Config::shutdown_deadline, 0, kMaxMs>},
-    {kServer, "--threads", "N", "request workers: threads running the io loop (default 2, 1..64)",
-     set_number<&Config::threads, 1, 64>},
-    {kServer, "--help", "", "print this text and exit 0", nullptr},
-    {kDiagnostics, "--report-fds", "",
-     "\"fds\": open fd numbers when main() started (what the spawner passed)",
-     set_flag<&Config::report_fds>},
-    {kDiagnostics, "--report-signals", "",
-     "\"sigblk\", \"sigign\": SigBlk and SigIgn of /proc/self/status, read\nwhen main() started "
-     "(before any signal set-up of sample_child)",
-     set_flag<&Config::report_signals>},
-    {kDiagnostics, "--report-env", "NAME", "\"env\": {\"NAME\": value or null}; may be repeated",
+    flag<&Config::listen_fds>(
+        "--listen-fds",
+        "socket activation: if LISTEN_FDS=1 and LISTEN_PID is this pid, use\nfd 3 as the bound, "
+        "listening socket instead of binding"),
+    number<&Config::shutdown_deadline, 0, kMaxMs>("--shutdown-deadline", "MS",
+                                                  "drain limit after a stop signal (default 5000)"),
+    number<&Config::threads, 1, 64>(
+        "--threads", "N", "request workers: threads running the io loop (default 2, 1..64)"),
+    {"--help", "", "print this text and exit 0", nullptr},
+};
+
+const Switch kDiagnostics[] = {
+    flag<&Config::report_fds>(
+        "--report-fds", "\"fds\": open fd numbers when main() started (what the spawner passed)"),
+    flag<&Config::report_signals>("--report-signals",
+                                  "\"sigblk\", \"sigign\": SigBlk and SigIgn of /proc/self/status, "
+                                  "read\nwhen main() started (before any signal set-up of "
+                                  "sample_child)"),
+    {"--report-env", "NAME", "\"env\": {\"NAME\": value or null}; may be repeated",
      [](Config& c, std::string_view v, std::string_view) { c.report_env.emplace_back(v); }},
-    {kDiagnostics, "--extra-json", "JSON", "merge this JSON object into the message",
+    {"--extra-json", "JSON", "merge this JSON object into the message",
      [](Config& c, std::string_view v, std::string_view) {
        json extra = json::parse(v, nullptr, /*allow_exceptions=*/false);
        if (!extra.is_object()) usage_error("option --extra-json needs a JSON object");
        c.extra.update(extra);
      }},
-    {kBefore, "--start-delay", "MS", "sleep MS milliseconds first",
-     set_number<&Config::start_delay_ms, 0, kMaxMs>},
-    {kBefore, "--stderr-lines", "N", "write \"sample_child stderr line K\" for K = 1..N to stderr",
-     set_number<&Config::stderr_lines, 0, kMaxBytes>},
-    {kBefore, "--stderr-bytes", "N", "write N bytes of text to stderr",
-     set_number<&Config::stderr_bytes, 0, kMaxBytes>},
-    {kBefore, "--stdout-bytes", "N", "write N bytes of text to stdout",
-     set_number<&Config::stdout_bytes, 0, kMaxBytes>},
-    {kBefore, "--exit-before-ready", "N", "exit with status N before readiness",
-     set_number<&Config::exit_before_ready, 0, 255>},
-    {kBefore, "--signal-before-ready", "SIG",
+};
+
+const Switch kBeforeReady[] = {
+    number<&Config::start_delay_ms, 0, kMaxMs>("--start-delay", "MS",
+                                               "sleep MS milliseconds first"),
+    number<&Config::stderr_lines, 0, kMaxBytes>(
+        "--stderr-lines", "N", "write \"sample_child stderr line K\" for K = 1..N to stderr"),
+    number<&Config::stderr_bytes, 0, kMaxBytes>("--stderr-bytes", "N",
+                                                "write N bytes of text to stderr"),
+    number<&Config::stdout_bytes, 0, kMaxBytes>("--stdout-bytes", "N",
+                                                "write N bytes of text to stdout"),
+    number<&Config::exit_before_ready, 0, 255>("--exit-before-ready", "N",
+                                               "exit with status N before readiness"),
+    {"--signal-before-ready", "SIG",
      "raise SIG (number, or name like ABRT / SIGABRT) before readiness\n(default action "
      "restored and unblocked first; exits 3 if it survives)",
      [](Config& c, std::string_view v, std::string_view) {
        c.signal_before_ready = parse_signal(v);
      }},
-    {kBefore, "--fork-holding-ready-fd", "",
-     "fork a child that inherits the ready fd and lives until sample_child\nexits (it blocks "
-     "reading a pipe only sample_child can write), so EOF\non the ready pipe comes only when "
-     "sample_child exits",
-     set_flag<&Config::fork_holding_ready_fd>},
-    {kBefore, "--notify-from-outside", "",
-     "a daemonised grandchild (no longer in this server's process tree)\nsends READY=1 to "
-     "NOTIFY_SOCKET; sample_child goes on once it has sent\n(tests that the fixture ignores it)",
-     set_flag<&Config::notify_from_outside>},
-    {kBefore, "--notify-status", "TEXT", "send STATUS=TEXT to NOTIFY_SOCKET (if set)",
-     set_text<&Config::notify_status>},
-    {kBefore, "--leave-zombie", "",
-     "fork a child that exits at once and is never reaped (it is a zombie\nwhen the server is "
-     "ready)",
-     set_flag<&Config::leave_zombie>},
-    {kMessage, "--never-ready", "", "never write the ready message (still stops on SIGTERM)",
-     set_flag<&Config::never_ready>},
-    {kMessage, "--close-without-message", "", "close the ready fd without writing",
-     set_flag<&Config::close_without_message>},
-    {kMessage, "--malformed-json", "", "write the line {\"address\": oops",
-     set_flag<&Config::malformed_json>},
-    {kMessage, "--no-address", "", "write a valid message without \"address\"",
-     set_flag<&Config::no_address>},
-    {kMessage, "--oversized-message", "BYTES",
-     "write one valid JSON line of BYTES bytes plus the newline",
-     set_number<&Config::oversized_message, 1, 1L << 30>},
-    {kMessage, "--ready-line", "stdout|stderr",
+    flag<&Config::fork_holding_ready_fd>(
+        "--fork-holding-ready-fd",
+        "fork a child that inherits the ready fd and lives until sample_child\nexits (it blocks "
+        "reading a pipe only sample_child can write), so EOF\non the ready pipe comes only when "
+        "sample_child exits"),
+    flag<&Config::notify_from_outside>(
+        "--notify-from-outside",
+        "a daemonised grandchild (no longer in this server's process tree)\nsends READY=1 to "
+        "NOTIFY_SOCKET; sample_child goes on once it has sent\n(tests that the fixture ignores "
+        "it)"),
+    text<&Config::notify_status>("--notify-status", "TEXT",
+                                 "send STATUS=TEXT to NOTIFY_SOCKET (if set)"),
+    flag<&Config::leave_zombie>("--leave-zombie",
+                                "fork a child that exits at once and is never reaped (it is a "
+                                "zombie\nwhen the server is ready)"),
+};
+
+const Switch kReadyMessage[] = {
+    flag<&Config::never_ready>("--never-ready",
+                               "never write the ready message (still stops on SIGTERM)"),
+    flag<&Config::close_without_message>("--close-without-message",
+                                         "close the ready fd without writing"),
+    flag<&Config::malformed_json>("--malformed-json", "write the line {\"address\": oops"),
+    flag<&Config::no_address>("--no-address", "write a valid message without \"address\""),
+    number<&Config::oversized_message, 1, 1L << 30>(
+        "--oversized-message", "BYTES",
+        "write one valid JSON line of BYTES bytes plus the newline"),
+    {"--ready-line", "stdout|stderr",
      "also print \"sample_child listening on ADDR\" there when ready",
      [](Config& c, std::string_view v, std::string_view) {
        c.ready_line = one_of("--ready-line", v, "stdout", "stderr");
      }},
-    {kAfter, "--leak-grandchild", "setsid|daemon",
+};
+
+const Switch kAfterReady[] = {
+    {"--leak-grandchild", "setsid|daemon",
      "fork a process that closes its fds >= 3, calls setsid() and lives\nforever; \"daemon\" "
      "forks twice and the middle process exits. Its pid\nis printed on stderr: \"sample_child: "
      "leaked pid N\"",
      [](Config& c, std::string_view v, std::string_view) {
        c.leak_grandchild = one_of("--leak-grandchild", v, "setsid", "daemon");
      }},
-    {kAfter, "--ignore-sigterm", "", "ignore SIGTERM (SIG_IGN); SIGINT and SIGQUIT still stop it",
-     set_flag<&Config::ignore_sigterm>},
-    {kAfter, "--exit-on-sigterm", "N", "exit with status N at once on SIGTERM (no drain)",
-     set_number<&Config::exit_on_sigterm, 0, 255>},
-    {kAfter, "--abort-on-sigterm", "", "abort() at once on SIGTERM",
-     set_flag<&Config::abort_on_sigterm>},
-    {kAfter, "--abort-mid-request", "",
-     "abort() as soon as a work or work-ack request is received (after\n\"started\" for "
-     "work-ack), leaving that request without its reply",
-     set_flag<&Config::abort_mid_request>},
-    {kAfter, "--hang-in-shutdown", "",
-     "on a stop signal, hang past the shutdown deadline and stay hung until\nSIGKILL (a second "
-     "signal does not end it either)",
-     set_flag<&Config::hang_in_shutdown>},
+    flag<&Config::ignore_sigterm>("--ignore-sigterm",
+                                  "ignore SIGTERM (SIG_IGN); SIGINT and SIGQUIT still stop it"),
+    number<&Config::exit_on_sigterm, 0, 255>("--exit-on-sigterm", "N",
+                                             "exit with status N at once on SIGTERM (no drain)"),
+    flag<&Config::abort_on_sigterm>("--abort-on-sigterm", "abort() at once on SIGTERM"),
+    flag<&Config::abort_mid_request>(
+        "--abort-mid-request",
+        "abort() as soon as a work or work-ack request is received (after\n\"started\" for "
+        "work-ack), leaving that request without its reply"),
+    flag<&Config::hang_in_shutdown>(
+        "--hang-in-shutdown",
+        "on a stop signal, hang past the shutdown deadline and stay hung until\nSIGKILL (a second "
+        "signal does not end it either)"),
+};
+
+// The sections of --help, in order: a heading and its switches.
+struct Section {
+  std::string_view heading;
+  std::span<const Switch> switches;
+};
+
+const Section kSections[] = {
+    {"Server:", kServer},
+    {"Diagnostics (extra fields in the ready message):", kDiagnostics},
+    {"Misbehaviour before readiness (in this order: delay, output, exit/signal, fork,\n"
+     "notify-from-outside, notify-status, zombie):",
+     kBeforeReady},
+    {"Misbehaviour of the ready message (the server keeps running):", kReadyMessage},
+    {"Misbehaviour after readiness:", kAfterReady},
 };
 
 constexpr std::string_view kIntroduction = R"(usage: sample_child [OPTION]...
@@ -206,39 +223,44 @@ constexpr std::string_view kExitStatus =
 std::string usage_text() {
   constexpr std::size_t kColumn = 29;
   std::string text{kIntroduction};
-  std::string_view section;
-  for (const Switch& s : kSwitches) {
-    if (s.section != section) {
-      section = s.section;
-      text.append("\n").append(section).append("\n");
+  for (const Section& section : kSections) {
+    text.append("\n").append(section.heading).append("\n");
+    for (const Switch& s : section.switches) {
+      std::string syntax{s.name};
+      if (!s.form.empty()) syntax.append("=").append(s.form);
+      text += procfix::detail::help_row(syntax, s.help, kColumn);
     }
-    std::string syntax{s.name};
-    if (!s.form.empty()) syntax.append("=").append(s.form);
-    text += procfix::detail::help_row(syntax, s.help, kColumn);
   }
   return text + std::string{kExitStatus};
+}
+
+// The switch named `name`, or null.
+const Switch* find_switch(std::string_view name) {
+  for (const Section& section : kSections) {
+    for (const Switch& s : section.switches) {
+      if (s.name == name) return &s;
+    }
+  }
+  return nullptr;
 }
 
 void apply_switch(std::string_view arg, Config& config) {
   const auto equals = arg.find('=');
   const std::string_view name = arg.substr(0, equals);
   const bool has_value = equals != std::string_view::npos;
-  for (const Switch& s : kSwitches) {
-    if (s.name != name) continue;
-    if (s.form.empty() && has_value) {
-      usage_error("option " + std::string{name} + " takes no value");
-    }
-    if (!s.form.empty() && !has_value) {
-      usage_error("option " + std::string{name} + " needs a value (NAME=VALUE)");
-    }
-    if (s.apply == nullptr) {  // --help
-      std::cout << usage_text();
-      std::exit(0);
-    }
-    s.apply(config, has_value ? arg.substr(equals + 1) : std::string_view{}, s.name);
-    return;
+  const Switch* s = find_switch(name);
+  if (s == nullptr) usage_error("unknown option '" + std::string{arg} + "'");
+  if (s->form.empty() && has_value) {
+    usage_error("option " + std::string{name} + " takes no value");
   }
-  usage_error("unknown option '" + std::string{arg} + "'");
+  if (!s->form.empty() && !has_value) {
+    usage_error("option " + std::string{name} + " needs a value (NAME=VALUE)");
+  }
+  if (s->apply == nullptr) {  // --help
+    std::cout << usage_text();
+    std::exit(0);
+  }
+  s->apply(config, has_value ? arg.substr(equals + 1) : std::string_view{}, s->name);
 }
 
 }  // namespace

@@ -107,6 +107,15 @@ bool set_signal(std::string_view value, CommandLine& line, std::string_view opti
   return true;
 }
 
+// The apply function of the --ready=WORD[:ADDR] rows: the readiness make(ADDR), or make(fallback)
+// for the bare WORD; false if the value is not of that form.
+bool set_word_readiness(std::string_view value, CommandLine& line, std::string_view word,
+                        std::string_view fallback, Readiness (*make)(std::string address)) {
+  if (!is_word(value, word)) return false;
+  line.server.readiness = make(after_colon(value, word, fallback));
+  return true;
+}
+
 constexpr std::string_view kReadiness = "Readiness (default: --ready=fd):";
 constexpr std::string_view kStopping = "Stopping:";
 constexpr std::string_view kProcess = "Process:";
@@ -122,9 +131,7 @@ const Switch kSwitches[] = {
     {kReadiness, "--ready", "notify[:ADDR]",
      "systemd NOTIFY_SOCKET, READY=1; ADDR is the endpoint to print",
      [](std::string_view v, CommandLine& l, std::string_view) {
-       if (!is_word(v, "notify")) return false;
-       l.server.readiness = Readiness::notify_socket(after_colon(v, "notify", ""));
-       return true;
+       return set_word_readiness(v, l, "notify", "", Readiness::notify_socket<std::string>);
      }},
     {kReadiness, "--ready", "line:REGEX",
      "first stdout/stderr line matching REGEX; group 1 is the address",
@@ -137,9 +144,9 @@ const Switch kSwitches[] = {
     {kReadiness, "--ready", "socket[:ADDR]",
      "socket activation: bind ADDR (default 127.0.0.1:0), pass it as fd 3",
      [](std::string_view v, CommandLine& l, std::string_view) {
-       if (!is_word(v, "socket")) return false;
-       l.server.readiness = Readiness::socket_activation(after_colon(v, "socket", "127.0.0.1:0"));
-       return true;
+       return set_word_readiness(v, l, "socket", "127.0.0.1:0", [](std::string address) {
+         return Readiness::socket_activation(std::move(address));
+       });
      },
      ".readiness socket_activation", "--ready=socket"},
     {kReadiness, "--ready", "listen[:N|:ADDR]",

@@ -25,97 +25,24 @@
 // Thread safety: every member function is thread-safe. wait() may be called from several threads
 // and repeatedly; all get the same result. Calling wait() from inside a worker throws (it would
 // wait for itself). Errors in using the group throw WorkerGroupError; outcomes come in GroupResult.
+//
+// WorkerGroupOptions, WorkerOptions and WorkerGroupError are in worker_group_options.hpp,
+// GroupResult (Failure, StopCause) in worker_group_result.hpp; this header includes both.
 #pragma once
 
-#include <chrono>
-#include <concepts>
-#include <exception>
 #include <functional>
 #include <memory>
-#include <stdexcept>
 #include <stop_token>
 #include <string>
-#include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "procfix/helpers/export.hpp"
+#include "procfix/helpers/worker_group_options.hpp"
+#include "procfix/helpers/worker_group_result.hpp"
 
 namespace procfix {
-
-// Thrown for misuse of a WorkerGroup (bad options, bad names, run() after stop began, ...).
-class PROCFIX_HELPERS_API WorkerGroupError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-struct PROCFIX_HELPERS_API WorkerGroupOptions {
-  // How long workers may take to end once stop was requested. Default 5 s. Must be >= 0
-  // (0: any worker still running when stop is requested overruns). milliseconds::max() waits
-  // forever.
-  std::chrono::milliseconds shutdown_deadline = std::chrono::seconds{5};
-  // Optional logging hook, called with one line per event (worker started/ended/failed, stop
-  // requested and why, deadline passed, cleanup failed). Default: none. Calls are serialised; they
-  // come from worker threads and from wait(), never while the group's lock is held. Must not
-  // throw (an exception from it is swallowed).
-  std::function<void(std::string_view line)> log{};
-};
-
-struct PROCFIX_HELPERS_API WorkerOptions {
-  // Default false: when the worker returns normally, stop is requested for the whole group.
-  // True: a normal return just ends this worker (a one-shot task). Failures stop the group either
-  // way.
-  bool ephemeral = false;
-};
-
-// One thing that went wrong, in the order it happened.
-struct PROCFIX_HELPERS_API Failure {
-  enum class Kind {
-    exception,          // a worker threw; `exception` holds it
-    error_code,         // a worker returned a non-zero std::error_code; `code` holds it
-    shutdown_timeout,   // workers overran shutdown_deadline; `workers` names them
-    cleanup_exception,  // a cleanup threw; `exception` holds it
-  };
-  Kind kind = Kind::exception;
-  std::string name{};                  // the worker or cleanup; empty for shutdown_timeout
-  std::vector<std::string> workers{};  // shutdown_timeout: the overrunning workers, in start order
-  std::string message{};           // one sentence, e.g. "worker 'io' threw std::runtime_error: x"
-  std::exception_ptr exception{};  // exception / cleanup_exception kinds
-  std::error_code code{};          // error_code kind
-};
-
-// Why the group was asked to stop.
-struct PROCFIX_HELPERS_API StopCause {
-  enum class Kind {
-    none,             // nothing asked (all workers ended while the group never stopped)
-    worker_failed,    // `worker` failed
-    worker_returned,  // non-ephemeral `worker` returned normally
-    external_token,   // the stop_token passed to the constructor
-    request_stop,     // WorkerGroup::request_stop() or the destructor
-  };
-  Kind kind = Kind::none;
-  std::string worker{};  // for worker_failed / worker_returned
-};
-
-// What happened to the group; a value, returned by wait().
-class [[nodiscard]] PROCFIX_HELPERS_API GroupResult {
- public:
-  // True when nothing failed: no worker failed, no deadline passed, no cleanup threw.
-  [[nodiscard]] bool ok() const noexcept { return failures.empty(); }
-  // The first failure (the one that stopped the group, if a failure did), or nullptr if ok().
-  [[nodiscard]] const Failure* first_failure() const noexcept {
-    return failures.empty() ? nullptr : &failures.front();
-  }
-  // Human-readable summary: first line says ok or names the first failure; then every failure,
-  // the stop cause and skipped cleanups, one per line.
-  [[nodiscard]] std::string describe() const;
-
-  std::vector<Failure> failures{};              // all failures, in the order they happened
-  StopCause stop_cause{};                       // why stop was requested
-  std::vector<std::string> skipped_cleanups{};  // not run because of a ShutdownTimeout
-};
 
 class PROCFIX_HELPERS_API WorkerGroup {
  public:
