@@ -1,4 +1,6 @@
 // The fault matrix: options, starts and stops driven into their corners through the public API.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -32,6 +34,40 @@ TEST(FaultStop, ServerReadyBeforeItsHandlerIsStoppedCleanlyAtOnce) {
     const procfix::StopReport report = server.stop();
     EXPECT_TRUE(report.ok()) << "stop " << i << ": " << report.describe();
   }
+}
+
+// Issue 16 item 7: the stop reads the server's signal masks through /proc/<pid>/stat opened while
+// the server started. Code that closes that fd behind procfix's back and reuses its number (here:
+// for a pipe) must not be read as the server's masks (the stop would then not wait for the late
+// handler) nor closed by procfix (it is someone else's fd now).
+TEST(FaultStop, StatFdReusedBehindProcfixIsNeitherReadNorClosed) {
+  Server server{
+      {.executable = fault_child("late_handler"), .ready_timeout = 60s, .stop_grace = 10s}};
+  const std::string stat = "/proc/" + std::to_string(server.pid()) + "/stat";
+  int reused = -1;
+  for (const auto& entry : std::filesystem::directory_iterator{"/proc/self/fd"}) {
+    std::error_code error;
+    if (std::filesystem::read_symlink(entry.path(), error) == stat) {
+      reused = std::stoi(entry.path().filename().string());
+    }
+  }
+  ASSERT_GE(reused, 3) << "no fd of this process is open on " << stat;
+  int ends[2];
+  ASSERT_EQ(::pipe2(ends, O_CLOEXEC), 0);
+  ASSERT_EQ(::dup3(ends[0], reused, O_CLOEXEC), reused);  // closes the stat fd, reuses its number
+  ::close(ends[0]);
+  struct stat before {};
+  ASSERT_EQ(::fstat(reused, &before), 0);
+  const procfix::StopReport report = server.stop();
+  EXPECT_TRUE(report.ok()) << report.describe();
+  {
+    const Server gone = std::move(server);  // the server's state, with the guard, goes here
+  }
+  struct stat after {};
+  EXPECT_EQ(::fstat(reused, &after), 0) << "procfix closed fd " << reused << ", not its own";
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  ::close(reused);
+  ::close(ends[1]);
 }
 
 // Issue 13 item 20: the same for a socket-activated server, "ready" at exec.
