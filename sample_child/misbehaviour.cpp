@@ -18,23 +18,15 @@
 #include <thread>
 
 #include "detail/unix_address.hpp"
+#include "detail/write_all.hpp"
 #include "procfix/helpers/ready.hpp"
 #include "ready_internal.hpp"
 
 namespace sample_child {
 
-using json = nlohmann::json;
+using procfix::detail::write_all;
 
-void write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
+using json = nlohmann::json;
 
 void spam(int fd, long bytes) {
   std::string chunk;

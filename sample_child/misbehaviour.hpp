@@ -23,9 +23,6 @@ void announce_ready(const Config& config, const std::string& address, nlohmann::
 // --leak-grandchild: a process that outlives us. Single-threaded caller (before the io thread).
 void leak_grandchild(const std::string& mode);
 
-// Writes all of `bytes` to `fd` (retrying EINTR; gives up on another error).
-void write_all(int fd, std::string_view bytes);
-
 // Writes `bytes` bytes of text lines to `fd` (blocking while a pipe is full).
 void spam(int fd, long bytes);
 

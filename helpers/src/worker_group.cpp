@@ -14,7 +14,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string quoted(std::string_view name) {
+std::string single_quoted(std::string_view name) {
   return std::string{"'"}.append(name).append("'");
 }
 
@@ -40,9 +40,9 @@ std::string describe_cause(const StopCause& cause) {
     case StopCause::Kind::none:
       return "stop was never requested";
     case StopCause::Kind::worker_failed:
-      return "stop requested because worker " + quoted(cause.worker) + " failed";
+      return "stop requested because worker " + single_quoted(cause.worker) + " failed";
     case StopCause::Kind::worker_returned:
-      return "stop requested because worker " + quoted(cause.worker) + " returned";
+      return "stop requested because worker " + single_quoted(cause.worker) + " returned";
     case StopCause::Kind::external_token:
       return "stop requested through the followed stop_token";
     case StopCause::Kind::request_stop:
@@ -64,7 +64,7 @@ std::string GroupResult::describe() const {
   text += "\n  " + describe_cause(stop_cause);
   if (!skipped_cleanups.empty()) {
     text += "\n  cleanups skipped because workers were still running:";
-    for (const auto& name : skipped_cleanups) text.append(" ").append(quoted(name));
+    for (const auto& name : skipped_cleanups) text.append(" ").append(single_quoted(name));
   }
   return text;
 }
@@ -128,20 +128,21 @@ struct WorkerGroup::State {
       ephemeral = workers[index].ephemeral;
     }
     if (exception) {
-      failure =
-          Failure{.kind = Failure::Kind::exception,
-                  .name = name,
-                  .message = "worker " + quoted(name) + " threw " + describe_exception(exception),
-                  .exception = exception};
+      failure = Failure{
+          .kind = Failure::Kind::exception,
+          .name = name,
+          .message = "worker " + single_quoted(name) + " threw " + describe_exception(exception),
+          .exception = exception};
     } else if (code) {
       failure = Failure{.kind = Failure::Kind::error_code,
                         .name = name,
-                        .message = "worker " + quoted(name) + " failed with error " +
+                        .message = "worker " + single_quoted(name) + " failed with error " +
                                    code.category().name() + ":" + std::to_string(code.value()) +
                                    " (" + code.message() + ")",
                         .code = code};
     }
-    const std::string line = failure ? failure->message : "worker " + quoted(name) + " ended";
+    const std::string line =
+        failure ? failure->message : "worker " + single_quoted(name) + " ended";
     bool must_request_stop = false;
     {
       const std::lock_guard lock{mutex};
@@ -175,8 +176,8 @@ struct WorkerGroup::State {
     const auto self = std::this_thread::get_id();
     for (const auto& worker : workers) {
       if (worker.id == self) {
-        throw WorkerGroupError("WorkerGroup::wait called from worker " + quoted(worker.name) +
-                               ", which would wait for itself");
+        throw WorkerGroupError("WorkerGroup::wait called from worker " +
+                               single_quoted(worker.name) + ", which would wait for itself");
       }
     }
   }
@@ -226,7 +227,7 @@ struct WorkerGroup::State {
                             std::to_string(overrunning.size()) +
                             (overrunning.size() == 1 ? " worker" : " workers") + " still running:";
       for (std::size_t i = 0; i < overrunning.size(); ++i) {
-        message += (i == 0 ? " " : ", ") + quoted(overrunning[i]);
+        message += (i == 0 ? " " : ", ") + single_quoted(overrunning[i]);
       }
       failures.push_back(Failure{.kind = Failure::Kind::shutdown_timeout,
                                  .workers = std::move(overrunning),
@@ -243,11 +244,11 @@ struct WorkerGroup::State {
         it->second();
       } catch (...) {
         const auto exception = std::current_exception();
-        cleanup_failures.push_back(Failure{
-            .kind = Failure::Kind::cleanup_exception,
-            .name = it->first,
-            .message = "cleanup " + quoted(it->first) + " threw " + describe_exception(exception),
-            .exception = exception});
+        cleanup_failures.push_back(Failure{.kind = Failure::Kind::cleanup_exception,
+                                           .name = it->first,
+                                           .message = "cleanup " + single_quoted(it->first) +
+                                                      " threw " + describe_exception(exception),
+                                           .exception = exception});
         log(cleanup_failures.back().message);
       }
     }
@@ -340,17 +341,17 @@ void WorkerGroup::start(std::string name, Body body, WorkerOptions options) {
   {
     const std::lock_guard lock{state_->mutex};
     if (state_->result || state_->finishing) {
-      throw WorkerGroupError("WorkerGroup::run cannot start worker " + quoted(name) +
+      throw WorkerGroupError("WorkerGroup::run cannot start worker " + single_quoted(name) +
                              ": wait() has already finished the group");
     }
     if (state_->stop_begun) {
-      throw WorkerGroupError("WorkerGroup::run cannot start worker " + quoted(name) +
+      throw WorkerGroupError("WorkerGroup::run cannot start worker " + single_quoted(name) +
                              ": the group is stopping (" + describe_cause(state_->stop_cause) +
                              ")");
     }
     for (const auto& worker : state_->workers) {
       if (worker.name == name) {
-        throw WorkerGroupError("WorkerGroup::run: a worker named " + quoted(name) +
+        throw WorkerGroupError("WorkerGroup::run: a worker named " + single_quoted(name) +
                                " was already started in this group");
       }
     }
@@ -363,20 +364,20 @@ void WorkerGroup::start(std::string name, Body body, WorkerOptions options) {
           }};
     } catch (const std::system_error& e) {
       state_->workers.pop_back();
-      throw WorkerGroupError("WorkerGroup::run cannot start a thread for worker " + quoted(name) +
-                             ": " + e.what());
+      throw WorkerGroupError("WorkerGroup::run cannot start a thread for worker " +
+                             single_quoted(name) + ": " + e.what());
     }
     state_->workers[index].id = state_->workers[index].thread.get_id();
     ++state_->running;
   }
-  state_->log("worker " + quoted(name) + " started");
+  state_->log("worker " + single_quoted(name) + " started");
 }
 
 void WorkerGroup::add_cleanup(std::string name, std::function<void()> cleanup) {
   if (name.empty()) throw WorkerGroupError("WorkerGroup::add_cleanup: the cleanup name is empty");
   const std::lock_guard lock{state_->mutex};
   if (state_->result || state_->finishing) {
-    throw WorkerGroupError("WorkerGroup::add_cleanup cannot add cleanup " + quoted(name) +
+    throw WorkerGroupError("WorkerGroup::add_cleanup cannot add cleanup " + single_quoted(name) +
                            ": wait() has already finished the group");
   }
   state_->cleanups.emplace_back(std::move(name), std::move(cleanup));

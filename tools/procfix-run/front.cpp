@@ -19,29 +19,21 @@
 #include <string>
 #include <vector>
 
+#include "detail/linux.hpp"
+#include "detail/write_all.hpp"
+
 namespace procfix::run {
 namespace {
+
+using detail::pidfd_open;
 
 // How long, once the worker has ended, the front waits for what is left (procfix-supervisor
 // finishing its clean-up) before it SIGKILLs it. An upper bound, not a delay.
 constexpr int kLeftoverGraceMs = 5000;
 
-int pidfd_open(pid_t pid) {
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-}
-
 [[noreturn]] void fail(const char* what) {
   std::fprintf(stderr, "procfix-run: %s: %s\n", what, std::strerror(errno));
   std::exit(kExitStartFailed);
-}
-
-void write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // the caller stopped reading stdout: nothing more to do for it
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
 }
 
 // This process's children (it is single-threaded: its one task's list is all of them).
@@ -86,7 +78,8 @@ bool relay_lines(int from, std::string& pending, bool& ready_printed) {
   pending.append(buffer, static_cast<std::size_t>(n));
   const std::size_t end = pending.rfind('\n');
   if (end == std::string::npos) return true;
-  write_all(STDOUT_FILENO, std::string_view{pending}.substr(0, end + 1));
+  // A failed write: the caller stopped reading stdout, nothing more to do for it.
+  detail::write_all(STDOUT_FILENO, std::string_view{pending}.substr(0, end + 1));
   pending.erase(0, end + 1);
   ready_printed = true;
   return true;

@@ -22,7 +22,9 @@
 #include <thread>
 #include <vector>
 
+#include "detail/linux.hpp"
 #include "detail/proc.hpp"
+#include "detail/write_all.hpp"
 #include "front.hpp"
 #include "options.hpp"
 #include "procfix/fixtures/server.hpp"
@@ -51,10 +53,6 @@ struct SharedArgs {
   std::vector<char*> rest;  // argv without the shared switches (argv[0] first)
 };
 
-int pidfd_open(pid_t pid) {
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-}
-
 int usage(const std::string& message) {
   std::cerr << "procfix-run: " << message << "\nTry 'procfix-run --help'.\n";
   return kExitUsage;
@@ -64,22 +62,13 @@ std::string to_line(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-void write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
-
 // Writes `value` as one line to `path` atomically: a temporary file in the same directory, then
 // rename(). A reader sees the old content or the new one, never a part.
 void write_atomically(const std::string& path, const json& value) {
   const std::string temporary = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
-  write_all(fd, to_line(value));
+  detail::write_all(fd, to_line(value));
   ::close(fd);
   ::rename(temporary.c_str(), path.c_str());
 }
@@ -197,7 +186,7 @@ void leave_callers_pipes(const std::string& log) {
 }
 
 // Blocks SIGTERM, SIGINT and SIGHUP (ignores SIGPIPE); returns a signalfd reading them.
-int stop_signal_fd() {
+int blocked_stop_signal_fd() {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop_signals, sig);
@@ -253,7 +242,7 @@ json ready_line(const Server& server) {
                          int report, bool fields_as_switches) {
   const std::string log = args.state + ".log";
   leave_callers_pipes(log);
-  const int signals = stop_signal_fd();
+  const int signals = blocked_stop_signal_fd();
   const Clock::time_point deadline = args.max_lifetime == milliseconds::max()
                                          ? Clock::time_point::max()
                                          : Clock::now() + args.max_lifetime;
@@ -269,7 +258,7 @@ json ready_line(const Server& server) {
                                   {"name", name},
                                   {"reason", reason},
                                   {"keeper", keeper_info}});
-    write_all(report, to_line({{"error", reason}, {"exit", code}}));
+    detail::write_all(report, to_line({{"error", reason}, {"exit", code}}));
     std::cerr << "procfix-run: " << reason << '\n';
     _exit(code);
   };
@@ -292,7 +281,7 @@ json ready_line(const Server& server) {
     fail_start(e.what(), kExitStartFailed);
   }
   const std::uint64_t one = 1;
-  write_all(started, std::string_view{reinterpret_cast<const char*>(&one), sizeof one});
+  detail::write_all(started, std::string_view{reinterpret_cast<const char*>(&one), sizeof one});
   watchdog.join();
 
   const json ready = ready_line(*server);
@@ -301,7 +290,7 @@ json ready_line(const Server& server) {
   state["name"] = name;
   state["keeper"] = keeper_info;
   write_atomically(args.state, state);
-  write_all(report, to_line(ready));
+  detail::write_all(report, to_line(ready));
   ::close(report);
 
   const std::string cause = wait_for_cause(owner, owner_pid, signals, server->exit_event_fd(), -1,
@@ -325,7 +314,7 @@ bool reuse_kept_server(const SharedArgs& args, pid_t owner_pid) {
       keeper_pid > 0 && start_time_of(keeper_pid) == state["keeper"].value("start_time", 0ULL);
   if (!alive) return false;
   if (state["keeper"].value("owner", 0) != owner_pid) {
-    const int old = pidfd_open(keeper_pid);
+    const int old = detail::pidfd_open(keeper_pid);
     if (old >= 0) {
       ::syscall(SYS_pidfd_send_signal, old, SIGTERM, nullptr, 0);
       pollfd handle{old, POLLIN, 0};
@@ -337,7 +326,7 @@ bool reuse_kept_server(const SharedArgs& args, pid_t owner_pid) {
   json ready = {{"ready", true}, {"pid", state.value("pid", -1)}};
   if (state.contains("address")) ready["address"] = state["address"];
   ready["message"] = state.value("message", json::object());
-  write_all(STDOUT_FILENO, to_line(ready));
+  detail::write_all(STDOUT_FILENO, to_line(ready));
   std::cerr << "procfix-run: --detach: reusing the server kept by pid " << keeper_pid << " for "
             << args.state << '\n';
   return true;
@@ -362,7 +351,7 @@ int await_keeper(const SharedArgs& args, pid_t pid, int report) {
   const std::string text = read_report(report);
   const json message = json::parse(text.substr(0, text.find('\n')), nullptr, false);
   if (message.is_object() && message.contains("ready")) {
-    write_all(STDOUT_FILENO, text.substr(0, text.find('\n') + 1));
+    detail::write_all(STDOUT_FILENO, text.substr(0, text.find('\n') + 1));
     return kExitOk;  // the keeper runs on, in its own session, off our pipes
   }
   int status = 0;
@@ -390,7 +379,7 @@ int detach(const SharedArgs& args) {
   if (!args.owner.empty()) {
     owner_pid =
         args.owner == "parent" ? ::getppid() : static_cast<pid_t>(std::atol(args.owner.c_str()));
-    if (owner_pid <= 1 || (owner = pidfd_open(owner_pid)) < 0) {
+    if (owner_pid <= 1 || (owner = detail::pidfd_open(owner_pid)) < 0) {
       return usage("--owner-pid=" + args.owner + ": no such process to watch");
     }
   }
@@ -429,7 +418,7 @@ int stop(const SharedArgs& args) {
   }
   const auto keeper_pid = state["keeper"]["pid"].get<pid_t>();
   const auto start_time = state["keeper"].value("start_time", 0ULL);
-  const int keeper = pidfd_open(keeper_pid);
+  const int keeper = detail::pidfd_open(keeper_pid);
   if (keeper >= 0 && start_time_of(keeper_pid) == start_time) {
     ::syscall(SYS_pidfd_send_signal, keeper, SIGTERM, nullptr, 0);
     const long long grace = state["keeper"].value("stop_grace_ms", 5000LL);
@@ -456,7 +445,7 @@ int stop(const SharedArgs& args) {
               << '\n';
     return kExitMisbehaved;
   }
-  write_all(STDOUT_FILENO, to_line(report));
+  detail::write_all(STDOUT_FILENO, to_line(report));
   if (report.value("ok", false)) return kExitOk;
   std::cerr << "procfix-run: " << report.value("report", std::string{}) << '\n';
   const std::string tail = report.value("stderr_tail", std::string{});
