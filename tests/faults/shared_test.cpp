@@ -127,6 +127,32 @@ TEST(FaultShared, DetachReturnsWithoutHoldingTheCallersPipesAndStopEndsEverythin
   ::close(keeper_fd);
 }
 
+// ctest is pid 1 as a container's entry point or in a sandbox's `unshare --pid --fork`: the setup
+// test's parent is then pid 1, and --owner-pid=parent watches it (it used to refuse it as "no
+// such process to watch", so every shared server failed there). Here sh is pid 1 of a new pid
+// namespace and runs --detach, then --stop.
+TEST(FaultShared, OwnerThatIsPidOneOfItsNamespaceIsWatched) {
+  const std::vector<std::string> unshare = {"unshare", "--user", "--map-root-user",
+                                            "--pid",   "--fork", "--mount-proc"};
+  std::vector<std::string> probe = unshare;
+  probe.push_back("true");
+  if (const Ran can = procfix::testing::run_bounded(probe); can.status != 0) {
+    GTEST_SKIP() << "cannot create a user and pid namespace here: " << can.err;
+  }
+  SharedStateDir dir;
+  const std::string run_cli = std::string{"'"} + PROCFIX_RUN + "' ";
+  std::vector<std::string> args = unshare;
+  args.insert(args.end(), {"sh", "-c",
+                           run_cli + "--detach '--state=" + dir.file() +
+                               "' --owner-pid=parent -- '" + PROCFIX_SAMPLE_CHILD + "' && " +
+                               run_cli + "--stop '--state=" + dir.file() + "'"});
+  const Ran ran = procfix::testing::run_bounded(args, kHangMs);
+  ASSERT_EQ(ran.status, 0) << ran.err;
+  EXPECT_THAT(ran.out, HasSubstr("\"ready\":true")) << ran.out;
+  EXPECT_THAT(ran.out, HasSubstr("\"ok\":true")) << ran.out;
+  EXPECT_EQ(read_json(dir.file()).value("state", ""), "stopped");
+}
+
 // Issue 12 (guarantees): SIGKILL of the process that owns the run (ctest) leaves nothing: the
 // keeper holds the owner's pidfd and tears the whole tree down (here a server that leaves three
 // children behind), within 2 s.

@@ -379,7 +379,10 @@ int detach(const SharedArgs& args) {
   if (!args.owner.empty()) {
     owner_pid =
         args.owner == "parent" ? ::getppid() : static_cast<pid_t>(std::atol(args.owner.c_str()));
-    if (owner_pid <= 1 || (owner = detail::pidfd_open(owner_pid)) < 0) {
+    // Pid 1 is a valid owner: ctest is pid 1 as a container's entry point or in a sandbox's
+    // `unshare --pid --fork`. (Had the real owner died before this line, the parent would be a
+    // subreaper or init and the keeper would last until --max-lifetime: docs/shared-servers.md.)
+    if (owner_pid <= 0 || (owner = detail::pidfd_open(owner_pid)) < 0) {
       return usage("--owner-pid=" + args.owner + ": no such process to watch");
     }
   }
