@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <iostream>
 #include <thread>
 
+#include "detail/linux.hpp"
 #include "detail/unix_address.hpp"
 #include "detail/write_all.hpp"
 #include "procfix/helpers/ready.hpp"
@@ -82,7 +82,7 @@ void notify_from_outside(const std::string& notify_socket) {
     if (::fork() == 0) {
       // Wait until the middle process has exited, so we are no longer in the server's tree
       // (pidfd_open fails if it is already gone).
-      const int parent = static_cast<int>(::syscall(SYS_pidfd_open, self, 0));
+      const int parent = procfix::detail::pidfd_open(self);
       if (parent >= 0) {
         pollfd gone{parent, POLLIN, 0};
         ::poll(&gone, 1, -1);

@@ -7,7 +7,6 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,7 +57,7 @@ void reap_leftovers() {
     for (pid_t child : children) handles.push_back({pidfd_open(child), POLLIN, 0});
     for (pollfd& handle : handles) {
       if (handle.fd >= 0 && ::poll(&handle, 1, grace_ms) == 0) {
-        ::syscall(SYS_pidfd_send_signal, handle.fd, SIGKILL, nullptr, 0);
+        detail::pidfd_send_signal(handle.fd, SIGKILL);
       }
     }
     for (std::size_t i = 0; i < children.size(); ++i) {
@@ -136,10 +135,10 @@ int relay_until_worker_ends(int lines_fd, int signals, int worker_fd, bool& read
       if (::read(signals, &info, sizeof info) == sizeof info) {
         const int sig = static_cast<int>(info.ssi_signo);
         if (ready_printed) {
-          ::syscall(SYS_pidfd_send_signal, worker_fd, sig, nullptr, 0);
+          detail::pidfd_send_signal(worker_fd, sig);
         } else {
           interrupted_by = sig;
-          ::syscall(SYS_pidfd_send_signal, worker_fd, SIGKILL, nullptr, 0);
+          detail::pidfd_send_signal(worker_fd, SIGKILL);
           lines_open = false;  // nothing it writes from now on is printed
         }
       }

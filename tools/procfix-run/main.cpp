@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "detail/write_all.hpp"
 #include "front.hpp"
 #include "options.hpp"
 #include "procfix/fixtures/server.hpp"
@@ -54,14 +55,8 @@ std::string to_line(const json& value) {
 }
 
 void write_line(int fd, const json& value) {
-  const std::string line = to_line(value);
-  std::string_view rest = line;
-  while (!rest.empty()) {
-    const ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
+  procfix::detail::write_all(fd,
+                             to_line(value));  // false: the reader went away, nothing more to do
 }
 
 // Blocks until stdin reaches EOF (if it is watched), SIGTERM/SIGINT arrives (on `signals`), or

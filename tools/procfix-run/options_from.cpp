@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "detail/linux.hpp"
 #include "detail/options_json.hpp"
 #include "detail/text.hpp"
 #include "options.hpp"
@@ -190,7 +190,7 @@ DescribingRun run_describing(const std::string& binary, std::vector<std::string>
   }
   out_write.reset();
   err_write.reset();
-  Fd ended{static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))};
+  Fd ended{detail::pidfd_open(pid)};
   ::fcntl(out_read.get(), F_SETFL, O_NONBLOCK);
   ::fcntl(err_read.get(), F_SETFL, O_NONBLOCK);
   run.timed_out = !collect_output(out_read, err_read, ended, Clock::now() + timeout, run.output);

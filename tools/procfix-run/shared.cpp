@@ -316,7 +316,7 @@ bool reuse_kept_server(const SharedArgs& args, pid_t owner_pid) {
   if (state["keeper"].value("owner", 0) != owner_pid) {
     const int old = detail::pidfd_open(keeper_pid);
     if (old >= 0) {
-      ::syscall(SYS_pidfd_send_signal, old, SIGTERM, nullptr, 0);
+      detail::pidfd_send_signal(old, SIGTERM);
       pollfd handle{old, POLLIN, 0};
       ::poll(&handle, 1, static_cast<int>(kKeeperMargin.count()));
       ::close(old);
@@ -423,14 +423,14 @@ int stop(const SharedArgs& args) {
   const auto start_time = state["keeper"].value("start_time", 0ULL);
   const int keeper = detail::pidfd_open(keeper_pid);
   if (keeper >= 0 && start_time_of(keeper_pid) == start_time) {
-    ::syscall(SYS_pidfd_send_signal, keeper, SIGTERM, nullptr, 0);
+    detail::pidfd_send_signal(keeper, SIGTERM);
     const long long grace = state["keeper"].value("stop_grace_ms", 5000LL);
     const long long bound = grace < 0 ? -1 : grace + kKeeperMargin.count();
     pollfd handle{keeper, POLLIN, 0};
     while (::poll(&handle, 1, static_cast<int>(bound)) < 0 && errno == EINTR) {
     }
     if (handle.revents == 0) {
-      ::syscall(SYS_pidfd_send_signal, keeper, SIGKILL, nullptr, 0);
+      detail::pidfd_send_signal(keeper, SIGKILL);
       std::cerr << "procfix-run: --stop: the keeper (pid " << keeper_pid << ") did not end within "
                 << bound << " ms and was killed\n";
     }
