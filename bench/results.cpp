@@ -183,9 +183,9 @@ void cycle_section(Table& t) {
   t.timed("procfix, supervised (default)", p50(g + "procfix_supervised.total"), floor, 1.10,
           split("cycle", "procfix_supervised") + n_of(g + "procfix_supervised.total"), "",
           paired("cycle", "procfix_supervised"));
-  t.timed("procfix, in-process (clone in the test process)", p50(g + "procfix_in_process.total"), floor, 1.10,
-          split("cycle", "procfix_in_process") + n_of(g + "procfix_in_process.total"), "",
-          paired("cycle", "procfix_in_process"));
+  t.timed("procfix, in-process (clone in the test process)", p50(g + "procfix_in_process.total"),
+          floor, 1.10, split("cycle", "procfix_in_process") + n_of(g + "procfix_in_process.total"),
+          "", paired("cycle", "procfix_in_process"));
   t.timed("connect() polling every 100 ms", p50(g + "poll_100ms.total"), floor);
   t.timed("connect() polling every 10 ms", p50(g + "poll_10ms.total"), floor);
   t.timed("fixed sleep(2)", p50(g + "sleep_2s.total"), floor);
