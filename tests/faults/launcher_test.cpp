@@ -2,6 +2,7 @@
 // outliving the test process; fd exhaustion and oversized requests on the launch path.
 #include <fcntl.h>
 #include <gmock/gmock.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -338,6 +339,54 @@ TEST(FaultLauncher, FdExhaustionIsALaunchErrorSayingTooManyOpenFiles) {
   EXPECT_TRUE(start_error) << start_message;
   EXPECT_THAT(start_message, HasSubstr("server 'sample_child' failed to start"));
   EXPECT_THAT(start_message, HasSubstr("too many open files (EMFILE)"));
+}
+
+// True if uid `uid` is mapped in this process's user namespace (root in a namespace that maps
+// only itself cannot switch to another user).
+bool uid_is_mapped(uid_t uid) {
+  std::ifstream map{"/proc/self/uid_map"};
+  unsigned long inside = 0, outside = 0, count = 0;
+  while (map >> inside >> outside >> count) {
+    if (uid >= inside && uid - inside < count) return true;
+  }
+  return false;
+}
+
+// Session 7: with the process limit reached, the spawn (procfix's own clone since issue 16) fails
+// with EAGAIN; the start must fail at once with an error that names the limit, not just
+// "Resource temporarily unavailable". RLIMIT_NPROC binds only an unprivileged user: a root test
+// process switches to nobody first (in a fresh process: the death test's).
+TEST(FaultLauncher, ProcessLimitReachedIsAStartErrorNamingTheLimit) {
+  constexpr uid_t kNobody = 65534;
+  if (::geteuid() == 0 && !uid_is_mapped(kNobody)) {
+    GTEST_SKIP() << "root here cannot become another user (a user namespace that maps only "
+                    "root), and RLIMIT_NPROC does not bind root";
+  }
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // a fresh process: its first server
+  const auto start_without_processes = [] {
+    ::alarm(30);  // a start that hangs ends this process (SIGALRM) instead of the test run
+    if (::geteuid() == 0 &&
+        (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 || ::setuid(kNobody) != 0)) {
+      _exit(3);
+    }
+    rlimit none{};
+    ::getrlimit(RLIMIT_NPROC, &none);
+    none.rlim_cur = 0;  // no new process at all for this user
+    if (::setrlimit(RLIMIT_NPROC, &none) != 0) _exit(4);
+    try {
+      Server server{procfix::testing::sample_child()};
+      std::fprintf(stderr, "started\n");
+      _exit(1);
+    } catch (const procfix::StartError& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      _exit(0);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "not a StartError: %s\n", e.what());
+      _exit(2);
+    }
+  };
+  EXPECT_EXIT(start_without_processes(), ::testing::ExitedWithCode(0),
+              "failed to start.*process limit is reached: the user's RLIMIT_NPROC");
 }
 
 // Issue 13 item 15: a spawn request over 192 KiB threw std::system_error from Server's
