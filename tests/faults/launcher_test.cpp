@@ -30,6 +30,7 @@
 #include "faults/fault_support.hpp"
 #include "procfix/fixtures/errors.hpp"
 #include "procfix/fixtures/server.hpp"
+#include "support/identity.hpp"
 #include "support/sample_child.hpp"
 
 extern char** environ;
@@ -341,26 +342,17 @@ TEST(FaultLauncher, FdExhaustionIsALaunchErrorSayingTooManyOpenFiles) {
   EXPECT_THAT(start_message, HasSubstr("too many open files (EMFILE)"));
 }
 
-// True if uid `uid` is mapped in this process's user namespace (root in a namespace that maps
-// only itself cannot switch to another user).
-bool uid_is_mapped(uid_t uid) {
-  std::ifstream map{"/proc/self/uid_map"};
-  unsigned long inside = 0, outside = 0, count = 0;
-  while (map >> inside >> outside >> count) {
-    if (uid >= inside && uid - inside < count) return true;
-  }
-  return false;
-}
-
 // Session 7: with the process limit reached, the spawn (procfix's own clone since issue 16) fails
 // with EAGAIN; the start must fail at once with an error that names the limit, not just
 // "Resource temporarily unavailable". RLIMIT_NPROC binds only an unprivileged user: a root test
-// process switches to nobody first (in a fresh process: the death test's).
+// process switches to nobody first (in a fresh process: the death test's). In-process: the same
+// spawn_process() the supervisor is started with, without needing the build tree to be
+// reachable by nobody.
 TEST(FaultLauncher, ProcessLimitReachedIsAStartErrorNamingTheLimit) {
   constexpr uid_t kNobody = 65534;
-  if (::geteuid() == 0 && !uid_is_mapped(kNobody)) {
-    GTEST_SKIP() << "root here cannot become another user (a user namespace that maps only "
-                    "root), and RLIMIT_NPROC does not bind root";
+  if (::geteuid() == 0) {
+    const std::string why = procfix::testing::why_users_cannot_be_switched();
+    if (!why.empty()) GTEST_SKIP() << why << "; and RLIMIT_NPROC does not bind root";
   }
   GTEST_FLAG_SET(death_test_style, "threadsafe");  // a fresh process: its first server
   const auto start_without_processes = [] {
@@ -373,6 +365,7 @@ TEST(FaultLauncher, ProcessLimitReachedIsAStartErrorNamingTheLimit) {
     ::getrlimit(RLIMIT_NPROC, &none);
     none.rlim_cur = 0;  // no new process at all for this user
     if (::setrlimit(RLIMIT_NPROC, &none) != 0) _exit(4);
+    ::setenv("PROCFIX_LAUNCHER", "in-process", 1);
     try {
       Server server{procfix::testing::sample_child()};
       std::fprintf(stderr, "started\n");
