@@ -92,6 +92,20 @@ TEST(FaultStop, NoWaitForAHandlerWhenDeathByTheSignalIsExpected) {
   EXPECT_LT(report.stop_duration, 30s);  // a hang catcher only
 }
 
+// A server with no handler for the stop signal that ends on its own while the stop waits for
+// that handler was reported "stopped cleanly: it exited with status 0", though no signal was sent.
+TEST(FaultStop, ServerEndingWhileTheStopWaitsForItsHandlerEndedBeforeTheStop) {
+  Server server{{.executable = "/bin/sh",
+                 .args = {"-c", "echo '{}' >&$PROCFIX_READY_FD; exec sleep 0.05"},
+                 .stop_grace = 20s,  // the handler wait: 1 s, far more than the 50 ms
+                 .readiness = Readiness::ready_fd({.require_address = false})}};
+  const procfix::StopReport report = server.stop();
+  EXPECT_TRUE(report.exited_before_stop) << report.describe();
+  EXPECT_FALSE(report.ok());
+  EXPECT_FALSE(report.needed_kill);
+  EXPECT_THAT(report.describe(), HasSubstr("had already ended before it was stopped"));
+}
+
 // Issue 13 item 21: a failed start (deadline) gets the stop signal first, so the server can
 // remove its lock files; SIGKILL only if it does not end.
 TEST(FaultStart, AFailedStartSendsTheStopSignalBeforeSigkill) {
