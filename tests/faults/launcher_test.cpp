@@ -237,8 +237,9 @@ TEST(FaultLauncher, DeadSupervisorIsReportedOncePerServerAndReplaced) {
   EXPECT_NO_THROW(next.emplace(procfix::testing::sample_child()));
   EXPECT_NE(supervisor_pid(), supervisor);
 
-  const std::string died = "procfix-supervisor (pid " + std::to_string(supervisor) +
-                           ") died (killed by signal 9 (SIGKILL)) while the server ran";
+  const std::string died =
+      "procfix-supervisor (pid " + std::to_string(supervisor) +
+      ") died (killed by signal 9 (SIGKILL)) before it reported the server's exit";
   for (Server* orphan : {&first, &second}) {
     StopReport report;
     EXPECT_NO_THROW(report = orphan->stop());

@@ -1,11 +1,13 @@
 // The fault matrix: options, starts and stops driven into their corners through the public API.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -104,6 +106,36 @@ TEST(FaultStop, ServerEndingWhileTheStopWaitsForItsHandlerEndedBeforeTheStop) {
   EXPECT_FALSE(report.ok());
   EXPECT_FALSE(report.needed_kill);
   EXPECT_THAT(report.describe(), HasSubstr("had already ended before it was stopped"));
+}
+
+// stop_servers() waited for each server's handler in turn before signalling it (found by an
+// outside-tester pass): eight servers without a handler at a 2 s grace took eight handler waits
+// of 1 s each, and a server behind them got its stop signal seconds late. The waits now run
+// together, so the whole stop takes one handler wait plus the deaths.
+TEST(FaultStop, StopServersWaitsForTheHandlersOfAllServersAtOnce) {
+  constexpr int kServers = 8;
+  constexpr auto kGrace = 2s;  // the handler wait: min(1 s, grace / 2) = 1 s
+  std::vector<ServerOptions> options;
+  for (int i = 0; i < kServers; ++i) {
+    options.push_back({.executable = "sleep",
+                       .args = {"1000"},
+                       .name = "no-handler-" + std::to_string(i),
+                       .stop_grace = kGrace,
+                       .readiness = Readiness::socket_activation()});  // ready at exec
+  }
+  std::vector<Server> servers = procfix::start_servers(std::move(options));
+  const auto began = std::chrono::steady_clock::now();
+  const std::vector<procfix::StopReport> reports = procfix::stop_servers(servers);
+  const auto took = std::chrono::steady_clock::now() - began;
+  ASSERT_EQ(reports.size(), static_cast<std::size_t>(kServers));
+  for (const procfix::StopReport& report : reports) {
+    // No handler ever came: each was given the wait, then ended by the signal's default action.
+    EXPECT_EQ(report.status, procfix::ExitStatus::killed_by(SIGTERM)) << report.describe();
+    EXPECT_FALSE(report.needed_kill) << report.describe();
+  }
+  // In turn, the waits add up to kServers × 1 s; together they take 1 s. Half the sum tells the
+  // two apart with a wide margin on a loaded machine.
+  EXPECT_LT(took, kServers * 1s / 2) << "stop_servers() waited for the handlers one by one";
 }
 
 // Issue 13 item 21: a failed start (deadline) gets the stop signal first, so the server can
