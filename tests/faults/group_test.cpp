@@ -1,10 +1,12 @@
 // The fault matrix for groups (issue 15): what a ServerGroup takes from its user — members,
 // factories, dependencies, PROCFIX_TRACE — driven into its corners. Every failure names the
 // member, happens before anything spawns where it can, and leaves nothing running.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -115,6 +117,46 @@ TEST(FaultGroup, DependencyThatIsNeverReadyFailsTheStartAndItsDependentsNeverSpa
   }
   EXPECT_EQ(dependent_calls, 0);
   EXPECT_THAT(procfix::testing::survivors_with(token), ::testing::IsEmpty());
+}
+
+// A group's failed start stopped the members still starting one after another, each with its
+// own short grace (min(stop_grace, 1 s)), so members that ignore SIGTERM took a grace each. They
+// are now signalled first and awaited together. The members arm themselves (ignore SIGTERM),
+// then tell the failing member through a FIFO each, so the failure comes after every one is
+// armed: no timing assumption.
+TEST(FaultGroup, MembersStillStartingAreStoppedTogetherWhenAnotherFails) {
+  constexpr int kHung = 4;
+  const std::string token = procfix::testing::unique_token();
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / token;
+  std::filesystem::create_directory(dir);
+  std::vector<GroupMember> members;
+  std::string fifos;
+  for (int i = 0; i < kHung; ++i) {
+    const std::string fifo = (dir / ("armed" + std::to_string(i))).string();
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    fifos += " " + fifo;
+    members.push_back({.name = "hung" + std::to_string(i),
+                       .options = {.executable = "bash",
+                                   .args = {"-c", "trap '' TERM; echo armed > " + fifo +
+                                                      "; exec -a sleep-" + token + " sleep 600"},
+                                   .ready_timeout = 60s,
+                                   .stop_grace = 2s}});  // a failed start's grace: min(2 s, 1 s)
+  }
+  members.push_back({.name = "fails",
+                     .options = {.executable = "sh", .args = {"-c", "cat" + fifos + "; exit 3"}}});
+  const auto began = std::chrono::steady_clock::now();
+  try {
+    ServerGroup group{std::move(members)};
+    ADD_FAILURE() << "the group started";
+  } catch (const StartError& e) {
+    EXPECT_EQ(e.server(), "fails");
+    EXPECT_EQ(e.reason(), StartError::Reason::exited_before_ready);
+  }
+  const auto took = std::chrono::steady_clock::now() - began;
+  // One after another: kHung × 1 s; together: 1 s. Half the sum tells them apart with a margin.
+  EXPECT_LT(took, kHung * 1s / 2) << "the starting members were stopped one after another";
+  EXPECT_THAT(procfix::testing::survivors_with(token), ::testing::IsEmpty());
+  std::filesystem::remove_all(dir);
 }
 
 TEST(FaultGroup, SelfDependencyIsACycle) {
