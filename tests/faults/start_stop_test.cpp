@@ -138,6 +138,37 @@ TEST(FaultStop, StopServersWaitsForTheHandlersOfAllServersAtOnce) {
   EXPECT_LT(took, kServers * 1s / 2) << "stop_servers() waited for the handlers one by one";
 }
 
+// A server whose main thread has ended (pthread_exit()) while another thread runs on shows as a
+// zombie in /proc/<pid>/stat. The stop took that for its end and signalled it at once, killing a
+// clean server whose other thread was about to take charge of the signal.
+TEST(FaultStop, ServerWhoseMainThreadEndedStillGetsTheWaitForItsHandler) {
+  for (int i = 0; i < 20; ++i) {
+    Server server{{.executable = fault_child("late_handler"),
+                   .args = {"--main-thread-exits"},
+                   .ready_timeout = 60s,
+                   .stop_grace = 10s}};
+    const procfix::StopReport report = server.stop();
+    EXPECT_TRUE(report.ok()) << "stop " << i << ": " << report.describe();
+  }
+}
+
+// stop_servers() timed every server's stop until all of them had ended, so a server that stopped
+// at once reported the slowest one's duration ("stop took 2001 ms").
+TEST(FaultStop, StopServersTimesEachServersOwnStop) {
+  std::vector<Server> servers = procfix::start_servers({procfix::testing::sample_child(),
+                                                        {.executable = PROCFIX_SAMPLE_CHILD,
+                                                         .args = {"--ignore-sigterm"},
+                                                         .name = "ignores-sigterm",
+                                                         .stop_grace = 2s}});
+  const std::vector<procfix::StopReport> reports = procfix::stop_servers(servers);
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_TRUE(reports[0].ok()) << reports[0].describe();
+  EXPECT_LT(reports[0].stop_duration, 1s) << reports[0].describe();  // not the other's 2 s
+  EXPECT_EQ(servers[0].timing().stop_duration(), reports[0].stop_duration);
+  EXPECT_TRUE(reports[1].needed_kill) << reports[1].describe();
+  EXPECT_GE(reports[1].stop_duration, 2s) << reports[1].describe();
+}
+
 // Issue 13 item 21: a failed start (deadline) gets the stop signal first, so the server can
 // remove its lock files; SIGKILL only if it does not end.
 TEST(FaultStart, AFailedStartSendsTheStopSignalBeforeSigkill) {
