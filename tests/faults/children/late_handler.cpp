@@ -4,7 +4,6 @@
 // its main thread a zombie in /proc/<pid>/stat) and a second thread, once it has seen that,
 // announces readiness and takes charge late.
 //   late_handler [--handler-delay-ms=N] [--main-thread-exits] [--token=T]
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -12,8 +11,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
+#include "detail/proc.hpp"
 #include "procfix/helpers/ready.hpp"
 
 namespace {
@@ -35,23 +36,12 @@ int delay_ms = 5;
   std::exit(0);
 }
 
-// True once the main thread is a zombie or on its way out (PF_EXITING), from its
-// /proc/self/task/<pid>/stat: field 3 the state, field 9 the flags.
+// True once the main thread is a zombie or on its way out (PF_EXITING): what the stop reads.
 bool main_thread_has_exited() {
-  const std::string path = "/proc/self/task/" + std::to_string(::getpid()) + "/stat";
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) std::exit(2);
-  char text[1024];
-  const ssize_t n = ::read(fd, text, sizeof text - 1);
-  ::close(fd);
-  if (n <= 0) std::exit(2);
-  text[n] = '\0';
-  const char* p = std::strrchr(text, ')');
-  if (p == nullptr) std::exit(2);
-  const char state = p[2];
-  for (int field = 2; field < 9 && p != nullptr; ++field) p = std::strchr(p + 1, ' ');
-  const unsigned long flags = p != nullptr ? std::strtoul(p + 1, nullptr, 10) : 0;
-  return state == 'Z' || (flags & 0x4) != 0;  // PF_EXITING
+  const std::optional<procfix::detail::SignalDispositions> main =
+      procfix::detail::read_signal_dispositions(::getpid());
+  if (!main) std::exit(2);
+  return main->main_thread_exiting();
 }
 
 // Not pthread_join(): ThreadSanitizer cannot join the main thread. The wait is a spin, not a
