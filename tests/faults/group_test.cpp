@@ -204,6 +204,63 @@ TEST(FaultGroup, BadPlainOptionsAreRejectedBeforeAnythingSpawns) {
   EXPECT_EQ(calls, 0);
 }
 
+// Found by an outside tester: bad options of a plain member were ServerOptions' bare error, with
+// neither the member's name nor "server group:" in it, and field() was the ServerOptions field.
+TEST(FaultGroup, BadPlainOptionsNameTheMember) {
+  GroupMember bad = sample("api");
+  bad.options.ready_timeout = 0ms;
+  try {
+    ServerGroup group{{sample("db"), bad}};
+    ADD_FAILURE() << "the group started";
+  } catch (const procfix::GroupOptionsError& e) {
+    EXPECT_EQ(e.field(), ".options");
+    EXPECT_THAT(e.what(), ::testing::StartsWith("server group: the options of server 'api'"));
+    EXPECT_THAT(e.what(), HasSubstr("ready_timeout"));
+  }
+}
+
+// Found by an outside tester: a factory throwing something that is not a std::exception escaped
+// the group raw. It is now a StartError naming the member; the others are stopped.
+TEST(FaultGroup, FactoryThrowingANonStandardExceptionFailsTheStartNamingItsMember) {
+  const std::string token = procfix::testing::unique_token();
+  GroupMember thrower{.name = "thrower",
+                      .depends_on = {"db"},
+                      .factory = [](const Dependencies&) -> ServerOptions { throw 42; }};
+  try {
+    ServerGroup group{{sample("db", token), thrower}};
+    ADD_FAILURE() << "the group started";
+  } catch (const StartError& e) {
+    EXPECT_EQ(e.server(), "thrower");
+    EXPECT_THAT(e.what(), HasSubstr("its options factory threw something that is not"));
+  }
+  EXPECT_THAT(procfix::testing::survivors_with(token), ::testing::IsEmpty());
+}
+
+// Found by an outside tester: the cycle check recursed once per member, so a dependency chain of
+// 50,000 members overflowed the stack (SIGSEGV) before anything was spawned.
+TEST(FaultGroup, CycleThroughFiftyThousandMembersIsRejectedWithoutRecursion) {
+  constexpr int kMembers = 50'000;
+  int calls = 0;
+  std::vector<GroupMember> members;
+  for (int i = 0; i < kMembers; ++i) {
+    members.push_back(
+        counted("m" + std::to_string(i), calls, {"m" + std::to_string((i + 1) % kMembers)}));
+  }
+  const std::string message = options_error(std::move(members));
+  EXPECT_THAT(message, ::testing::StartsWith("server group: dependency cycle: m0 -> m1 -> m2"));
+  EXPECT_THAT(message, HasSubstr("m49999 -> m0 (nothing was started)"));
+  EXPECT_EQ(calls, 0);
+}
+
+// Found by an outside tester: a member name that is not valid UTF-8 became the server's name and
+// went raw into messages and the JUnit report, which it made unreadable.
+TEST(FaultGroup, MemberNameThatIsNotValidUtf8IsRejected) {
+  int calls = 0;
+  EXPECT_THAT(options_error({counted("ok", calls), counted("x\xff", calls)}),
+              HasSubstr("member #2's name 'x\xEF\xBF\xBD' is not valid UTF-8"));
+  EXPECT_EQ(calls, 0);
+}
+
 // The value of property `key` recorded so far in the running test, or "(missing)".
 std::string recorded(const std::string& key) {
   const ::testing::TestResult& result =

@@ -1,0 +1,106 @@
+// The fault matrix for what procfix writes about a server: error messages, StopReport::describe()
+// and the JUnit properties, fed with bytes and names that would cut, corrupt or overwrite them.
+// Found by an outside-tester pass through the public API.
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "procfix/fixtures/server.hpp"
+
+namespace {
+
+using procfix::Readiness;
+using procfix::Server;
+using procfix::StartError;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// The value of property `key` recorded so far in the running test, or "(missing)".
+std::string recorded(const std::string& key) {
+  const ::testing::TestResult& result =
+      *::testing::UnitTest::GetInstance()->current_test_info()->result();
+  for (int i = 0; i < result.test_property_count(); ++i) {
+    if (result.GetTestProperty(i).key() == key) return result.GetTestProperty(i).value();
+  }
+  return "(missing)";
+}
+
+// A NUL byte in the stderr tail ended what() (a C string) and so gtest's failure message there:
+// the last line, usually the reason, was lost.
+TEST(FaultReportText, NulInStderrDoesNotCutAFailedStartsMessage) {
+  try {
+    Server server{
+        {.executable = "/bin/sh",
+         .args = {"-c", "printf 'first\\nsecond \\000 line\\nthe real reason\\n' >&2; exit 3"}}};
+    ADD_FAILURE() << "the server started";
+  } catch (const StartError& e) {
+    const std::string as_c_string{e.what()};  // what a test framework prints
+    EXPECT_THAT(as_c_string, HasSubstr("second \\x00 line\nthe real reason"));
+    EXPECT_EQ(e.stderr_tail(), std::string("first\nsecond \0 line\nthe real reason", 35))
+        << "stderr_tail() keeps the bytes";
+  }
+}
+
+TEST(FaultReportText, NulInStderrDoesNotCutAStopReport) {
+  Server server{{.executable = "/bin/sh",
+                 .args = {"-c",
+                          "printf 'a \\000 b\\nlast words\\n' >&2; echo '{}' >&$PROCFIX_READY_FD; "
+                          "exec sleep 0.05"},
+                 .readiness = Readiness::ready_fd({.require_address = false})}};
+  const procfix::StopReport report = server.stop();
+  ASSERT_FALSE(report.ok());
+  const std::string as_c_string{report.describe().c_str()};
+  EXPECT_THAT(as_c_string, HasSubstr("a \\x00 b\nlast words"));
+}
+
+// U+FFFE and U+FFFF are valid UTF-8 but not allowed in XML: gtest's report passes them through.
+TEST(FaultReportText, CharactersXmlForbidsAreReplacedInAFailedStartsMessage) {
+  try {
+    Server server{
+        {.executable = "/bin/sh",
+         .args = {"-c", "printf 'x\\357\\277\\276y\\357\\277\\277z\\001\\n' >&2; exit 3"}}};
+    ADD_FAILURE() << "the server started";
+  } catch (const StartError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("x\xEF\xBF\xBDy\xEF\xBF\xBDz\\x01"));
+    EXPECT_THAT(e.what(), Not(HasSubstr("\xEF\xBF\xBE")));
+  }
+}
+
+// A server whose executable's file name is not valid UTF-8 got that name raw: in messages, in
+// the log file names and in the JUnit report, which no XML parser then read.
+TEST(FaultReportText, ExecutableNameThatIsNotValidUtf8GivesAValidName) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("procfix-name-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path link = dir / "caf\xE9.sh";
+  std::filesystem::create_symlink(PROCFIX_SAMPLE_CHILD, link);
+  {
+    Server server{{.executable = link}};
+    EXPECT_EQ(server.name(), "caf\xEF\xBF\xBD.sh");
+    EXPECT_TRUE(server.stop().ok());
+  }
+  // Each byte of U+FFFD and the dot become "_" in the key.
+  EXPECT_EQ(recorded("procfix.caf____sh.name"), "caf\xEF\xBF\xBD.sh");
+  std::filesystem::remove_all(dir);
+}
+
+// Two servers of one executable in one test both became "procfix.<name>.*": the second overwrote
+// the first's record, so a server that needed SIGKILL vanished from the report behind a clean one.
+TEST(FaultReportText, TwoServersWithTheSameNameInATestAreBothRecorded) {
+  const procfix::ServerOptions options{.executable = PROCFIX_SAMPLE_CHILD};
+  Server first{options};
+  Server second{options};
+  const pid_t first_pid = first.pid();
+  const pid_t second_pid = second.pid();
+  EXPECT_TRUE(first.stop().ok());
+  EXPECT_TRUE(second.stop().ok());
+  EXPECT_EQ(recorded("procfix.sample_child.pid"), std::to_string(first_pid));
+  EXPECT_EQ(recorded("procfix.sample_child_2.pid"), std::to_string(second_pid));
+  EXPECT_EQ(recorded("procfix.sample_child_2.name"), "sample_child");
+}
+
+}  // namespace
