@@ -190,6 +190,18 @@ TEST(FaultListen, ListenInAForkedWorkerCounts) {
   EXPECT_TRUE(report.leaks.empty()) << report.describe();
 }
 
+// Outside-tester pass: a listen() from a thread other than the main one. The notification names
+// the thread, which has no pidfd of its own before Linux 6.9; the call was answered ESRCH, the
+// server failed to listen, and the start failure listed no failed call.
+TEST(FaultListen, ListenFromAThreadOtherThanTheMainOneCounts) {
+  Server server{listen_child({"--thread", "127.0.0.1:0", "127.0.0.1:0"}, {.count = 2})};
+  const std::vector<std::string> all = listened(server);
+  ASSERT_EQ(all.size(), 2U);
+  EXPECT_EQ(round_trip(all[0], "ping\n"), "pong\n");
+  EXPECT_EQ(round_trip(all[1], "ping\n"), "pong\n");
+  server.stop_and_expect_clean();
+}
+
 // Issue 13 item 2: listen() after readiness keeps working (the supervisor answers it), and the
 // server serves on both sockets.
 TEST(FaultListen, ListenAfterReadinessStillWorks) {

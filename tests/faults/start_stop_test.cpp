@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -79,6 +80,69 @@ TEST(FaultStop, SocketActivatedServerStoppedAtOnceIsStoppedCleanly) {
     const procfix::StopReport report = server.stop();
     EXPECT_TRUE(report.ok()) << "stop " << i << ": " << report.describe();
   }
+}
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() /
+          (procfix::testing::unique_token("pa") + "-" + name))
+      .string();
+}
+
+std::string file_text(const std::string& path) {
+  std::string text;
+  if (FILE* file = std::fopen(path.c_str(), "r")) {
+    char chunk[256];
+    for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, file)) > 0;) text.append(chunk, n);
+    std::fclose(file);
+  }
+  return text;
+}
+
+// Outside-tester pass: socket activation on a unix path where a file already is (another
+// server's socket, a data file): the failed bind() was reported, and then the fixture removed
+// the file it had not created.
+TEST(FaultStart, SocketActivationOnAnExistingPathFailsAndLeavesTheFile) {
+  const std::string path = temp_path("data");
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  ASSERT_NE(file, nullptr);
+  std::fputs("precious", file);
+  std::fclose(file);
+  const StartError error = procfix::testing::start_failure(
+      procfix::testing::sample_child({"--listen-fds"}, Readiness::socket_activation(path)));
+  EXPECT_THAT(error.what(), HasSubstr("a file already exists at that path")) << error.what();
+  EXPECT_EQ(file_text(path), "precious");
+  std::filesystem::remove(path);
+}
+
+// Outside-tester pass: the socket file is removed at the stop only while it is still the one the
+// fixture bound; a file put in its place meanwhile stays.
+TEST(FaultStop, SocketActivationPathReplacedWhileRunningIsNotRemovedAtTheStop) {
+  const std::string path = temp_path("sock");
+  {
+    Server server{
+        procfix::testing::sample_child({"--listen-fds"}, Readiness::socket_activation(path))};
+    ASSERT_TRUE(std::filesystem::is_socket(path));
+    std::filesystem::remove(path);
+    std::FILE* file = std::fopen(path.c_str(), "w");
+    ASSERT_NE(file, nullptr);
+    std::fputs("replaced", file);
+    std::fclose(file);
+    EXPECT_TRUE(server.stop().ok());
+  }
+  EXPECT_EQ(file_text(path), "replaced");
+  std::filesystem::remove(path);
+}
+
+// The socket file the fixture created is removed at the stop.
+TEST(FaultStop, SocketActivationPathIsRemovedAtTheStop) {
+  const std::string path = temp_path("sock");
+  {
+    Server server{
+        procfix::testing::sample_child({"--listen-fds"}, Readiness::socket_activation(path))};
+    ASSERT_TRUE(std::filesystem::is_socket(path));
+    EXPECT_TRUE(server.stop().ok());
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
 }
 
 // Issue 13 item 20: when death by the stop signal is the expected ending there is nothing to wait

@@ -4,6 +4,8 @@
 // one more socket (127.0.0.1:0) and answers "listened PORT" or "failed ERRNO".
 //   --never      never listens (sleeps; its misbehaviour)
 //   --fork       a forked child listens and serves; the parent waits for it
+//   --thread     its listen() calls run on a second thread (as in a server whose network thread
+//                is not the main one); the main thread serves
 //   --exit=N     exits with status N right after its listen() calls
 //   --getppid=N:FILE  first times N getppid() calls and writes the ns per call to FILE (to
 //                measure the cost of the listen() filter on other system calls)
@@ -25,6 +27,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "detail/socket_address.hpp"
@@ -83,7 +86,7 @@ void answer(int connection, std::vector<pollfd>& fds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool never = false, in_fork = false;
+  bool never = false, in_fork = false, on_thread = false;
   int exit_status = -1;
   std::vector<std::string> addresses;
   for (int i = 1; i < argc; ++i) {
@@ -92,6 +95,8 @@ int main(int argc, char** argv) {
       never = true;
     } else if (arg == "--fork") {
       in_fork = true;
+    } else if (arg == "--thread") {
+      on_thread = true;
     } else if (arg.starts_with("--getppid=")) {
       const long calls = std::atol(arg.c_str() + 10);
       const auto start = std::chrono::steady_clock::now();
@@ -128,14 +133,24 @@ int main(int argc, char** argv) {
     ::sigprocmask(SIG_UNBLOCK, &stop, nullptr);
   }
   std::vector<pollfd> fds;
-  for (const std::string& address : addresses) {
-    const int fd = open_listener(address);
-    if (fd < 0) {
-      std::fprintf(stderr, "listen_child: %s: %s\n", address.c_str(), std::strerror(-fd));
-      return 2;
+  bool failed = false;
+  auto listen_all = [&] {
+    for (const std::string& address : addresses) {
+      const int fd = open_listener(address);
+      if (fd < 0) {
+        std::fprintf(stderr, "listen_child: %s: %s\n", address.c_str(), std::strerror(-fd));
+        failed = true;
+        return;
+      }
+      fds.push_back({fd, POLLIN, 0});
     }
-    fds.push_back({fd, POLLIN, 0});
+  };
+  if (on_thread) {
+    std::thread{listen_all}.join();
+  } else {
+    listen_all();
   }
+  if (failed) return 2;
   if (exit_status >= 0) return exit_status;
   serve(std::move(fds));
 }
