@@ -88,6 +88,16 @@ TEST(FaultFdLine, OverlongLineIsBoundedAndTheNextLineMatches) {
   EXPECT_TRUE(server.stop().ok());
 }
 
+// Outside-tester pass: a line over the 64 KiB bound counted as soon as the bound was reached, so
+// 70,000 bytes without a newline made the server "ready" before any complete line; now a line
+// counts when it ends, and the closed fd fails the start.
+TEST(FaultFdLine, OverlongLineWithoutANewlineIsNotALine) {
+  const StartError e =
+      start_error(child_options({"overlong-open", "70000"}, Readiness::fd_line("", 3), 60s));
+  EXPECT_EQ(e.reason(), StartError::Reason::closed_without_message) << e.what();
+  EXPECT_THAT(e.what(), HasSubstr("70000 bytes, 0 complete lines")) << e.what();
+}
+
 // Issue 13 item 3: invalid UTF-8 in the line is matched around and replaced by U+FFFD in
 // message()["line"]; the opaque address ":5" is kept, not rejected.
 TEST(FaultFdLine, InvalidUtf8IsReplacedAndAnOpaqueAddressIsKept) {

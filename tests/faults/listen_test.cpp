@@ -170,6 +170,49 @@ TEST(FaultListen, ReadyAtTheListenOnTheGivenAddress) {
   std::filesystem::remove(wanted);
 }
 
+// Outside-tester pass: Listen::address is compared as getsockname() writes it, so an IPv6
+// address written another way ("[0:0:0:0:0:0:0:1]") waits for the same listen().
+TEST(FaultListen, NonCanonicalIpv6AddressMatchesItsListen) {
+  const int probe = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in6 any{};
+  any.sin6_family = AF_INET6;
+  any.sin6_addr = in6addr_loopback;
+  if (::bind(probe, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0) {
+    ::close(probe);
+    GTEST_SKIP() << "no IPv6 loopback here";
+  }
+  const std::string bound = procfix::detail::local_address(probe);  // "[::1]:PORT"
+  const std::string port = bound.substr(bound.rfind(':') + 1);
+  ::close(probe);  // the port is free again; the server binds it next
+  Server server{
+      listen_child({"127.0.0.1:0", "[::1]:" + port}, {.address = "[0:0:0:0:0:0:0:1]:" + port})};
+  EXPECT_EQ(server.endpoint().address(), "[::1]:" + port);
+  EXPECT_EQ(listened(server).size(), 2u);
+  server.stop_and_expect_clean();
+}
+
+// Outside-tester pass: a server listening on a relative unix socket path (redis' `unixsocket
+// server.sock`) failed its start: the path is no address form. It is an opaque endpoint now.
+TEST(FaultListen, RelativeUnixPathIsAnOpaqueEndpoint) {
+  const std::filesystem::path directory = temp_socket_path("dir");
+  std::filesystem::create_directory(directory);
+  Server server{{.executable = "python3",
+                 .args = {"-c",
+                          "import signal, socket, sys\n"
+                          "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+                          "s = socket.socket(socket.AF_UNIX)\n"
+                          "s.bind('server.sock')\n"
+                          "s.listen()\n"
+                          "signal.pause()\n"},
+                 .working_directory = directory,
+                 .ready_timeout = 60s,
+                 .readiness = Readiness::listen()}};
+  EXPECT_EQ(server.endpoint().address(), "server.sock");
+  EXPECT_EQ(server.endpoint().kind(), procfix::Endpoint::Kind::opaque);
+  server.stop_and_expect_clean();
+  std::filesystem::remove_all(directory);
+}
+
 // Issue 13 item 2: .count = 2 waits for the second listen(); the message lists both.
 TEST(FaultListen, CountTwoIsReadyAtTheSecondListen) {
   Server server{listen_child({"127.0.0.1:0", "127.0.0.1:0"}, {.count = 2})};

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -143,6 +145,80 @@ TEST(FaultStop, SocketActivationPathIsRemovedAtTheStop) {
     EXPECT_TRUE(server.stop().ok());
   }
   EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+// Outside-tester pass: `env` naming the variable the readiness mode sets replaced it, so the
+// server looked for its readiness channel in the wrong place and the start timed out blaming it.
+TEST(FaultStart, EnvReplacingTheReadinessModesVariableIsAnOptionsError) {
+  const std::pair<Readiness, std::string> cases[] = {
+      {Readiness::ready_fd(), "PROCFIX_READY_FD"},
+      {Readiness::notify_socket(), "NOTIFY_SOCKET"},
+      {Readiness::socket_activation(), "LISTEN_FDS"},
+      {Readiness::socket_activation(), "LISTEN_PID"}};
+  for (const auto& [readiness, variable] : cases) {
+    ServerOptions options = procfix::testing::sample_child({}, readiness);
+    options.env[variable] = "5";
+    try {
+      Server server{std::move(options)};
+      ADD_FAILURE() << variable << ": the start did not fail";
+    } catch (const procfix::OptionsError& e) {
+      EXPECT_EQ(e.field(), ".env") << e.what();
+      EXPECT_THAT(e.what(), HasSubstr("[\"" + variable + "\"] would replace")) << e.what();
+    }
+  }
+}
+
+// Outside-tester pass: options.hpp says what procfix sets for a readiness mode is set whatever
+// `unset_env` says, but NOTIFY_SOCKET in `unset_env` left the server without it, and the start
+// timed out.
+TEST(FaultStart, UnsetEnvNamingTheReadinessModesVariableStillGetsIt) {
+  ServerOptions options = procfix::testing::sample_child({}, Readiness::notify_socket());
+  options.unset_env = {"NOTIFY_SOCKET", "PROCFIX_READY_FD", "LISTEN_FDS"};
+  Server server{std::move(options)};
+  EXPECT_TRUE(server.stop().ok());
+}
+
+// Found while adding the case below: Readiness::output_line({.pattern = ..., .address = ...})
+// compiled as std::string's (first, last) constructor on the two literals, and read memory
+// between them as the pattern (g++ 12 took the designated initializers for a std::string).
+TEST(FaultStart, DesignatedOptionsReachOutputLineAndSocketActivation) {
+  const Readiness line = Readiness::output_line({.pattern = "ready", .address = "h:1"});
+  const auto& output = std::get<Readiness::OutputLine>(line.parameters());
+  EXPECT_EQ(output.pattern, "ready");
+  EXPECT_EQ(output.address, "h:1");
+  const Readiness activation =
+      Readiness::socket_activation({.bind_address = "[::1]:0", .name = "web"});
+  const auto& socket = std::get<Readiness::SocketActivation>(activation.parameters());
+  EXPECT_EQ(socket.bind_address, "[::1]:0");
+  EXPECT_EQ(socket.name, "web");
+}
+
+// Outside-tester pass: readiness options that can never give an endpoint were taken, the server
+// was spawned, and the start failed after it (or timed out, for a listen address no listen()
+// can have). Each is now an OptionsError naming the field, before anything is spawned.
+TEST(FaultStart, ReadinessOptionsThatCanNeverWorkAreRejectedBeforeTheSpawn) {
+  const std::string token = procfix::testing::unique_token();
+  const std::pair<Readiness, std::string> cases[] = {
+      {Readiness::output_line({.pattern = "ready", .address = "garbage"}),
+       ".readiness output_line address"},
+      {Readiness::notify_socket({.address = "127.0.0.1:0"}), ".readiness notify_socket address"},
+      {Readiness::listen({.address = "localhost:8080"}), ".readiness listen address"},
+      {Readiness::listen({.address = "127.0.0.1"}), ".readiness listen address"},
+      {Readiness::socket_activation("nowhere"), ".readiness socket_activation bind_address"},
+      {Readiness::socket_activation("127.0.0.1:0", std::string{"a\0b", 3}),
+       ".readiness socket_activation name"},
+      {Readiness::socket_activation("127.0.0.1:0", "a:b"), ".readiness socket_activation name"}};
+  for (const auto& [readiness, field] : cases) {
+    try {
+      Server server{procfix::testing::sample_child({token}, readiness)};
+      ADD_FAILURE() << field << ": the start did not fail";
+    } catch (const procfix::OptionsError& e) {
+      EXPECT_EQ(e.field(), field) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << field << ": " << e.what();
+    }
+  }
+  EXPECT_TRUE(procfix::testing::survivors_with(token).empty());
 }
 
 // Issue 13 item 20: when death by the stop signal is the expected ending there is nothing to wait

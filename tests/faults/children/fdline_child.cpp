@@ -5,6 +5,7 @@
 //   close-fd            closes fd 3 without writing anything
 //   half-line           fd 3: "12" (no newline), then exits 7
 //   overlong N          fd 3: N 'x' + "READY 1\n", then "READY 2\n"
+//   overlong-open N     fd 3: N 'x' without a newline, then closes fd 3
 //   bad-utf8            fd 3: "display \xff\xfe=:5\n"
 //   bare-newline        fd 3: "\n" (s6's notification-fd protocol)
 //   extend USEC MS      NOTIFY_SOCKET: EXTEND_TIMEOUT_USEC=USEC; sleeps MS ms, then READY=1
@@ -54,6 +55,9 @@ int main(int argc, char** argv) {
   } else if (mode == "overlong" && argc > 2) {
     write_all(3, std::string(std::strtoul(argv[2], nullptr, 10), 'x') + "READY 1\n");
     write_all(3, "READY 2\n");
+  } else if (mode == "overlong-open" && argc > 2) {
+    write_all(3, std::string(std::strtoul(argv[2], nullptr, 10), 'x'));
+    ::close(3);
   } else if (mode == "bad-utf8") {
     write_all(3, "display \xff\xfe=:5\n");
   } else if (mode == "bare-newline") {
