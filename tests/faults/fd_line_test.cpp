@@ -4,6 +4,7 @@
 // ready deadline within the test's bound, ERRNO= and MAINPID= are kept and shown.
 #include <chrono>
 #include <string>
+#include <utility>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -213,7 +214,28 @@ TEST(FaultFdLine, ProcfixRunTakesReadyFdline) {
   const auto bad = testing::run_command(
       {PROCFIX_RUN, "--ready=fdline:1:x", "--", fault_child("fdline_child"), "bare-newline"});
   EXPECT_EQ(bad.status, 2) << bad.output;
-  EXPECT_THAT(bad.output, HasSubstr("--ready=fdline: FD must be >= 3"));
+  EXPECT_THAT(bad.output, HasSubstr("--ready=fdline: FD needs a number from 3 to 1048576 (0, 1, "
+                                    "2 are stdin, stdout, stderr), not '1'"));
+  // One message form for every count switch (an outside-tester pass found "from 0 to 64" for
+  // listen:65 but "from 1 to 64" for listen:0).
+  for (const char* count : {"0", "65", "99999999999999999999"}) {
+    const auto listen = testing::run_command({PROCFIX_RUN, std::string{"--ready=listen:"} + count,
+                                              "--", fault_child("fdline_child"), "bare-newline"});
+    EXPECT_EQ(listen.status, 2) << listen.output;
+    EXPECT_THAT(listen.output, HasSubstr(std::string{"--ready=listen:N needs a number from 1 to "
+                                                     "64, not '"} +
+                                         count + "'"));
+  }
+  // Address switches name themselves, not the C++ field.
+  const std::pair<const char*, const char*> addresses[] = {
+      {"--ready=listen:x", "--ready=listen:ADDR 'x' is not an address"},
+      {"--ready=socket:nowhere", "--ready=socket:ADDR 'nowhere' is not an address"}};
+  for (const auto& [option, message] : addresses) {
+    const auto rejected =
+        testing::run_command({PROCFIX_RUN, option, "--", fault_child("fdline_child"), "x"});
+    EXPECT_EQ(rejected.status, 2) << rejected.output;
+    EXPECT_THAT(rejected.output, HasSubstr(message)) << rejected.output;
+  }
 }
 
 }  // namespace

@@ -125,4 +125,67 @@ TEST(FaultShared, RepeatUntilFail3OfTheDemoLabelPassesWithOneServer) {
   EXPECT_THAT(text, HasSubstr("\"state\":\"stopped\""));
 }
 
+// A generated project with `body` after the procfix-run import and the module's include;
+// configured at once. Removed at the end.
+class ScratchProject {
+ public:
+  explicit ScratchProject(const std::string& body) {
+    char pattern[] = "/tmp/procfix-shared-scratch-XXXXXX";
+    dir_ = ::mkdtemp(pattern);
+    std::filesystem::create_directories(dir_ + "/src");
+    std::ofstream file{dir_ + "/src/CMakeLists.txt"};
+    file << "cmake_minimum_required(VERSION 3.25)\nproject(scratch NONE)\nenable_testing()\n"
+         << "add_executable(procfix::procfix-run IMPORTED)\n"
+         << "set_target_properties(procfix::procfix-run PROPERTIES IMPORTED_LOCATION \""
+         << PROCFIX_RUN << "\")\ninclude(\"" << PROCFIX_SOURCE_DIR
+         << "/cmake/ProcfixSharedServer.cmake\")\n"
+         << body;
+    file.close();
+    configured_ = run_bounded({"cmake", "-S", dir_ + "/src", "-B", dir_ + "/build"});
+  }
+  ~ScratchProject() { std::filesystem::remove_all(dir_); }
+  const BoundedRun& configured() const { return configured_; }
+  std::string build() const { return dir_ + "/build"; }
+
+ private:
+  std::string dir_;
+  BoundedRun configured_;
+};
+
+// Found by an outside-tester pass: the generated start script put every word in single quotes
+// as it was, so an argument holding a quote broke the script. Now each word is quoted as a shell
+// word; the server gets its argument unchanged, and `eval "$(sh X.sh start)"` works.
+TEST(FaultShared, GeneratedScriptPassesAnArgumentWithAQuoteUnchanged) {
+  ScratchProject project{R"(procfix_add_shared_server(NAME quoted MAX_LIFETIME 120000 COMMAND
+  python3 -c [=[
+import os, signal, sys
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+os.write(int(os.environ["PROCFIX_READY_FD"]), b'{"address":"127.0.0.1:1","it\'s":"$HOME"}\n')
+signal.pause()
+]=])
+)"};
+  ASSERT_EQ(project.configured().status, 0) << project.configured().err;
+  const std::string script = project.build() + "/procfix-shared/quoted.sh";
+  const BoundedRun start = run_bounded(
+      {"sh", "-c", "eval \"$(sh \"$0\" start)\" && cat \"$PROCFIX_SHARED_QUOTED\"", script});
+  const BoundedRun stop = run_bounded({"sh", script, "stop"});
+  ASSERT_EQ(start.status, 0) << start.out << start.err;
+  EXPECT_THAT(start.out, HasSubstr(R"("it's":"$HOME")")) << start.out;
+  EXPECT_EQ(stop.status, 0) << stop.out << stop.err;
+}
+
+// Found by an outside-tester pass: NAME my-db and NAME my_db both give PROCFIX_SHARED_MY_DB, and
+// the second one's tests silently found the first one's server. Now the configure fails.
+TEST(FaultShared, TwoNamesGivingOneVariableFailTheConfigure) {
+  ScratchProject project{R"(procfix_add_shared_server(NAME my-db COMMAND sleep 1)
+procfix_add_shared_server(NAME my_db COMMAND sleep 1)
+)"};
+  EXPECT_NE(project.configured().status, 0);
+  // CMake wraps the message: look for parts that fit on a line.
+  EXPECT_THAT(project.configured().err, HasSubstr("procfix_add_shared_server(my_db): its variable"))
+      << project.configured().err;
+  EXPECT_THAT(project.configured().err, HasSubstr("PROCFIX_SHARED_MY_DB"));
+  EXPECT_THAT(project.configured().err, HasSubstr("shared server 'my-db'"));
+}
+
 }  // namespace

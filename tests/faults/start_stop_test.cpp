@@ -178,6 +178,18 @@ TEST(FaultStart, UnsetEnvNamingTheReadinessModesVariableStillGetsIt) {
   EXPECT_TRUE(server.stop().ok());
 }
 
+// Outside-tester pass: with require_address = false, {"address":7} was taken and the number
+// dropped, so the test got an empty endpoint from a server that meant to give one.
+TEST(FaultStart, AddressThatIsNotAStringIsMalformedEvenWhenNotRequired) {
+  const StartError error = procfix::testing::start_failure(
+      {.executable = "/bin/sh",
+       .args = {"-c", "echo '{\"address\":7}' >&$PROCFIX_READY_FD; exec sleep 1000"},
+       .ready_timeout = 60s,
+       .readiness = Readiness::ready_fd({.require_address = false})});
+  EXPECT_EQ(error.reason(), StartError::Reason::malformed_message) << error.what();
+  EXPECT_THAT(error.what(), HasSubstr("whose \"address\" is not a string")) << error.what();
+}
+
 // Found while adding the case below: Readiness::output_line({.pattern = ..., .address = ...})
 // compiled as std::string's (first, last) constructor on the two literals, and read memory
 // between them as the pattern (g++ 12 took the designated initializers for a std::string).

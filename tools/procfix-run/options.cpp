@@ -45,11 +45,16 @@ bool all_digits(std::string_view text) {
 }
 
 // A non-negative integer no larger than `max`.
-std::uint64_t parse_count(std::string_view option, std::string_view text, std::uint64_t max) {
+// A decimal number from `min` to `max`; anything else is rejected with one message form,
+// "OPTION needs a number from MIN to MAX[ (why)], not 'TEXT'".
+std::uint64_t parse_count(std::string_view option, std::string_view text, std::uint64_t max,
+                          std::uint64_t min = 0, std::string_view why = {}) {
   std::uint64_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (!all_digits(text) || ec != std::errc{} || end != text.data() + text.size() || value > max) {
-    reject(std::string{option} + " needs a number from 0 to " + std::to_string(max) + ", not '" +
+  if (!all_digits(text) || ec != std::errc{} || end != text.data() + text.size() || value > max ||
+      value < min) {
+    reject(std::string{option} + " needs a number from " + std::to_string(min) + " to " +
+           std::to_string(max) + (why.empty() ? "" : " (" + std::string{why} + ")") + ", not '" +
            std::string{text} + "'");
   }
   return value;
@@ -148,7 +153,7 @@ const Switch kSwitches[] = {
          return Readiness::socket_activation(std::move(address));
        });
      },
-     ".readiness socket_activation", "--ready=socket"},
+     ".readiness socket_activation bind_address", "--ready=socket:ADDR"},
     {kReadiness, "--ready", "listen[:N|:ADDR]",
      "ready at the server's Nth listen() (default 1), or its listen() on ADDR;\n"
      "the endpoint is the address it listens on (needs seccomp user notification)",
@@ -156,14 +161,14 @@ const Switch kSwitches[] = {
        if (!is_word(v, "listen")) return false;
        const std::string rest = after_colon(v, "listen", "1");
        if (all_digits(rest)) {
-         const std::uint64_t count = parse_count("--ready=listen:N", rest, 64);
-         if (count == 0) reject("--ready=listen:N needs a number from 1 to 64, not '0'");
+         const std::uint64_t count = parse_count("--ready=listen:N", rest, 64, 1);
          l.server.readiness = Readiness::listen({.count = static_cast<int>(count)});
        } else {
          l.server.readiness = Readiness::listen({.address = rest});
        }
        return true;
-     }},
+     },
+     ".readiness listen address", "--ready=listen:ADDR"},
     {kReadiness, "--ready", "fdline:FD:REGEX",
      "first line on inherited fd FD (>= 3) matching REGEX (empty: any line);\ngroup 1 is the "
      "address (Xvfb -displayfd FD, dbus-daemon --print-address=FD)",
@@ -173,8 +178,8 @@ const Switch kSwitches[] = {
        const std::size_t colon = v.find(':');
        if (colon == std::string_view::npos)
          reject("--ready=fdline: needs FD:REGEX, e.g. fdline:3:");
-       const std::uint64_t fd = parse_count("--ready=fdline: FD", v.substr(0, colon), 1 << 20);
-       if (fd < 3) reject("--ready=fdline: FD must be >= 3 (0, 1, 2 are stdin, stdout, stderr)");
+       const std::uint64_t fd = parse_count("--ready=fdline: FD", v.substr(0, colon), 1 << 20, 3,
+                                            "0, 1, 2 are stdin, stdout, stderr");
        l.server.readiness =
            Readiness::fd_line(std::string{v.substr(colon + 1)}, static_cast<int>(fd));
        return true;

@@ -90,6 +90,17 @@ unsigned long long start_time_of(pid_t pid) {
   return stat ? stat->start_time : 0;
 }
 
+// The owner (a ctest run) of the keeper `keeper` (the state file's "keeper") if it is another
+// process than `owner_pid` and still running; 0 otherwise (no owner, ours, or ended: the keeper
+// ends with its owner, so its server is nobody's any more).
+pid_t other_live_owner(const json& keeper, pid_t owner_pid) {
+  const json& owner = keeper.contains("owner") ? keeper["owner"] : json{};
+  const pid_t other = owner.is_number_integer() ? owner.get<pid_t>() : 0;
+  if (other <= 0 || other == owner_pid) return 0;
+  const char state = detail::process_state(other);
+  return state == '?' || state == 'Z' || state == 'X' ? 0 : other;
+}
+
 milliseconds parse_ms(std::string_view option, std::string_view text) {
   if (text == "inf") return milliseconds::max();
   if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos ||
@@ -137,7 +148,8 @@ std::optional<SharedArgs> parse_shared(int argc, char** argv) {
   if (args.detach == args.stop) throw UsageError{"give exactly one of --detach and --stop"};
   if (args.state.empty()) throw UsageError{"--detach and --stop need --state=FILE"};
   if (args.stop && args.rest.size() > 1) {
-    throw UsageError{"--stop takes only --state=FILE, not '" + std::string{args.rest[1]} + "'"};
+    throw UsageError{"--stop takes only --state=FILE and --owner-pid, not '" +
+                     std::string{args.rest[1]} + "'"};
   }
   return args;
 }
@@ -298,22 +310,38 @@ json ready_line(const Server& server) {
   stop_and_exit(args, server, state, cause);
 }
 
-// A keeper already kept for this state file (a repeated setup test, e.g. ctest --repeat): if it
-// is of this owner, prints its ready line and returns true (reuse it); if it is of another run
-// (another owner), stops it first.
-bool reuse_kept_server(const SharedArgs& args, pid_t owner_pid) {
+// What a setup does with the keeper already kept for its state file.
+enum class Kept {
+  none,     // none (or ended): start one
+  reused,   // this owner's (a repeated setup test, e.g. ctest --repeat): its ready line printed
+  refused,  // another run's, still running (two ctest runs in one build tree): said why
+};
+
+// A keeper already kept for this state file: reused if it is of this owner; refused if it is
+// of another owner still running (stopping it would fail that run's tests without a word);
+// stopped first if its owner has ended (one run never uses another run's server).
+Kept reuse_kept_server(const SharedArgs& args, pid_t owner_pid) {
   const auto text = read_file(args.state);
-  if (!text) return false;
+  if (!text) return Kept::none;
   const json state = json::parse(*text, nullptr, false);
-  if (!state.is_object() || state.value("state", "") != "running" || !state.contains("keeper") ||
-      !state["keeper"].is_object()) {
-    return false;
+  if (!state.is_object() ||
+      (state.value("state", "") != "running" && state.value("state", "") != "starting") ||
+      !state.contains("keeper") || !state["keeper"].is_object()) {
+    return Kept::none;
   }
   const pid_t keeper_pid = state["keeper"].value("pid", -1);
   const bool alive =
       keeper_pid > 0 && start_time_of(keeper_pid) == state["keeper"].value("start_time", 0ULL);
-  if (!alive) return false;
-  if (state["keeper"].value("owner", 0) != owner_pid) {
+  if (!alive) return Kept::none;
+  if (const pid_t other = other_live_owner(state["keeper"], owner_pid); other != 0) {
+    std::cerr << "procfix-run: --detach: the shared server '" << state.value("name", "?") << "' of "
+              << args.state << " is in use by another run (its owner, pid " << other << " "
+              << detail::command_line(other) << ", is still running; keeper pid " << keeper_pid
+              << "): two ctest runs in one build tree cannot share it. Wait for "
+              << "that run, or run in another build tree.\n";
+    return Kept::refused;
+  }
+  if (state.value("state", "") != "running" || state["keeper"].value("owner", 0) != owner_pid) {
     const int old = detail::pidfd_open(keeper_pid);
     if (old >= 0) {
       detail::pidfd_send_signal(old, SIGTERM);
@@ -321,7 +349,7 @@ bool reuse_kept_server(const SharedArgs& args, pid_t owner_pid) {
       ::poll(&handle, 1, static_cast<int>(kKeeperMargin.count()));
       ::close(old);
     }
-    return false;
+    return Kept::none;
   }
   json ready = {{"ready", true}, {"pid", state.value("pid", -1)}};
   if (state.contains("address")) ready["address"] = state["address"];
@@ -329,7 +357,7 @@ bool reuse_kept_server(const SharedArgs& args, pid_t owner_pid) {
   detail::write_all(STDOUT_FILENO, to_line(ready));
   std::cerr << "procfix-run: --detach: reusing the server kept by pid " << keeper_pid << " for "
             << args.state << '\n';
-  return true;
+  return Kept::reused;
 }
 
 // The keeper's report: its first line on `fd` (up to EOF if it has none).
@@ -386,7 +414,14 @@ int detach(const SharedArgs& args) {
       return usage("--owner-pid=" + args.owner + ": no such process to watch");
     }
   }
-  if (reuse_kept_server(args, owner_pid)) return kExitOk;
+  switch (reuse_kept_server(args, owner_pid)) {
+    case Kept::reused:
+      return kExitOk;
+    case Kept::refused:
+      return kExitStartFailed;
+    case Kept::none:
+      break;
+  }
   std::error_code ignored;
   std::filesystem::create_directories(std::filesystem::path{args.state}.parent_path(), ignored);
   std::filesystem::remove(stop_file(args.state), ignored);
@@ -421,6 +456,19 @@ int stop(const SharedArgs& args) {
   }
   const auto keeper_pid = state["keeper"]["pid"].get<pid_t>();
   const auto start_time = state["keeper"].value("start_time", 0ULL);
+  // A cleanup test (--owner-pid=parent) stops only its own run's server: after its setup was
+  // refused, the state file still names another run's.
+  if (!args.owner.empty()) {
+    const pid_t owner_pid =
+        args.owner == "parent" ? ::getppid() : static_cast<pid_t>(std::atol(args.owner.c_str()));
+    if (const pid_t other = other_live_owner(state["keeper"], owner_pid); other != 0) {
+      std::cerr << "procfix-run: --stop: not stopped: the shared server '"
+                << state.value("name", "?") << "' of " << args.state
+                << " belongs to another run (its owner, pid " << other
+                << ", is still running); this run's setup did not start one\n";
+      return kExitOk;
+    }
+  }
   const int keeper = detail::pidfd_open(keeper_pid);
   if (keeper >= 0 && start_time_of(keeper_pid) == start_time) {
     detail::pidfd_send_signal(keeper, SIGTERM);
