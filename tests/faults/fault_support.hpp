@@ -13,7 +13,19 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 namespace procfix::testing {
+
+// The value of JUnit property `key` recorded so far in the running test, or "(missing)".
+inline std::string recorded_property(const std::string& key) {
+  const ::testing::TestResult& result =
+      *::testing::UnitTest::GetInstance()->current_test_info()->result();
+  for (int i = 0; i < result.test_property_count(); ++i) {
+    if (result.GetTestProperty(i).key() == key) return result.GetTestProperty(i).value();
+  }
+  return "(missing)";
+}
 
 // The path of the adversarial child built from tests/faults/children/<name>.cpp.
 inline std::string fault_child(const std::string& name) {

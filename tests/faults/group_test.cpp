@@ -261,16 +261,6 @@ TEST(FaultGroup, MemberNameThatIsNotValidUtf8IsRejected) {
   EXPECT_EQ(calls, 0);
 }
 
-// The value of property `key` recorded so far in the running test, or "(missing)".
-std::string recorded(const std::string& key) {
-  const ::testing::TestResult& result =
-      *::testing::UnitTest::GetInstance()->current_test_info()->result();
-  for (int i = 0; i < result.test_property_count(); ++i) {
-    if (result.GetTestProperty(i).key() == key) return result.GetTestProperty(i).value();
-  }
-  return "(missing)";
-}
-
 TEST(FaultGroup, UnwritableTraceFileIsReportedAndTheTestGoesOn) {
   const std::string path =
       "/proc/procfix-no-such-dir-" + std::to_string(::getpid()) + "/trace.json";
@@ -283,8 +273,9 @@ TEST(FaultGroup, UnwritableTraceFileIsReportedAndTheTestGoesOn) {
   const std::string stderr_text = ::testing::internal::GetCapturedStderr();
   ::unsetenv("PROCFIX_TRACE");
   EXPECT_THAT(stderr_text, HasSubstr("PROCFIX_TRACE=" + path + ": cannot open the trace file"));
-  EXPECT_THAT(recorded("procfix.trace_error"), HasSubstr("cannot open the trace file"));
-  EXPECT_EQ(recorded("procfix.traced.outcome"), "clean");
+  EXPECT_THAT(procfix::testing::recorded_property("procfix.trace_error"),
+              HasSubstr("cannot open the trace file"));
+  EXPECT_EQ(procfix::testing::recorded_property("procfix.traced.outcome"), "clean");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "faults/fault_support.hpp"
 #include "procfix/fixtures/server.hpp"
 
 namespace {
@@ -18,16 +19,6 @@ using procfix::Server;
 using procfix::StartError;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-// The value of property `key` recorded so far in the running test, or "(missing)".
-std::string recorded(const std::string& key) {
-  const ::testing::TestResult& result =
-      *::testing::UnitTest::GetInstance()->current_test_info()->result();
-  for (int i = 0; i < result.test_property_count(); ++i) {
-    if (result.GetTestProperty(i).key() == key) return result.GetTestProperty(i).value();
-  }
-  return "(missing)";
-}
 
 // A NUL byte in the stderr tail ended what() (a C string) and so gtest's failure message there:
 // the last line, usually the reason, was lost.
@@ -84,7 +75,7 @@ TEST(FaultReportText, ExecutableNameThatIsNotValidUtf8GivesAValidName) {
     EXPECT_TRUE(server.stop().ok());
   }
   // Each byte of U+FFFD and the dot become "_" in the key.
-  EXPECT_EQ(recorded("procfix.caf____sh.name"), "caf\xEF\xBF\xBD.sh");
+  EXPECT_EQ(procfix::testing::recorded_property("procfix.caf____sh.name"), "caf\xEF\xBF\xBD.sh");
   std::filesystem::remove_all(dir);
 }
 
@@ -98,9 +89,11 @@ TEST(FaultReportText, TwoServersWithTheSameNameInATestAreBothRecorded) {
   const pid_t second_pid = second.pid();
   EXPECT_TRUE(first.stop().ok());
   EXPECT_TRUE(second.stop().ok());
-  EXPECT_EQ(recorded("procfix.sample_child.pid"), std::to_string(first_pid));
-  EXPECT_EQ(recorded("procfix.sample_child_2.pid"), std::to_string(second_pid));
-  EXPECT_EQ(recorded("procfix.sample_child_2.name"), "sample_child");
+  EXPECT_EQ(procfix::testing::recorded_property("procfix.sample_child.pid"),
+            std::to_string(first_pid));
+  EXPECT_EQ(procfix::testing::recorded_property("procfix.sample_child_2.pid"),
+            std::to_string(second_pid));
+  EXPECT_EQ(procfix::testing::recorded_property("procfix.sample_child_2.name"), "sample_child");
 }
 
 }  // namespace
