@@ -3,13 +3,16 @@
 // Found by an outside-tester pass through the public API.
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 
 #include <gmock/gmock.h>
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include "faults/fault_support.hpp"
+#include "procfix/fixtures/group.hpp"
 #include "procfix/fixtures/server.hpp"
 
 namespace {
@@ -94,6 +97,35 @@ TEST(FaultReportText, TwoServersWithTheSameNameInATestAreBothRecorded) {
   EXPECT_EQ(procfix::testing::recorded_property("procfix.sample_child_2.pid"),
             std::to_string(second_pid));
   EXPECT_EQ(procfix::testing::recorded_property("procfix.sample_child_2.name"), "sample_child");
+}
+
+// Found by an outside-tester pass: a misbehaving server stopped by its handle's destructor (and
+// a group's, and stop_and_expect_clean()) was reported at the library's own source line
+// ("group.cpp:234: Failure"); now at the running test, as the scopes do.
+TEST(FaultReportText, DestructorFailuresAreReportedAtTheTestNotInTheLibrary) {
+  // Ready, then ignores the stop signal: killed after a short grace, which is a failed stop.
+  const auto ignores_the_stop = [] {
+    using namespace std::chrono_literals;
+    return procfix::ServerOptions{
+        .executable = "/bin/sh",
+        .args = {"-c", "trap '' TERM; echo '{}' >&$PROCFIX_READY_FD; exec sleep 1000"},
+        .ready_timeout = 60s,
+        .stop_grace = 50ms,
+        .readiness = Readiness::ready_fd({.require_address = false})};
+  };
+  ::testing::TestPartResultArray failures;
+  {
+    ::testing::ScopedFakeTestPartResultReporter reporter{
+        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &failures};
+    { Server server{ignores_the_stop()}; }
+    { procfix::ServerGroup group{{{.name = "only", .options = ignores_the_stop()}}}; }
+    Server(ignores_the_stop()).stop_and_expect_clean();
+  }
+  ASSERT_EQ(failures.size(), 3);
+  for (int i = 0; i < failures.size(); ++i) {
+    EXPECT_STREQ(failures.GetTestPartResult(i).file_name(), __FILE__)
+        << failures.GetTestPartResult(i).message();
+  }
 }
 
 }  // namespace
