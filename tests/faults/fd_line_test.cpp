@@ -4,6 +4,7 @@
 // ready deadline within the test's bound, ERRNO= and MAINPID= are kept and shown.
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include <gmock/gmock.h>
@@ -229,10 +230,19 @@ TEST(FaultFdLine, ProcfixRunTakesReadyFdline) {
   // Address switches name themselves, not the C++ field.
   const std::pair<const char*, const char*> addresses[] = {
       {"--ready=listen:x", "--ready=listen:ADDR 'x' is not an address"},
-      {"--ready=socket:nowhere", "--ready=socket:ADDR 'nowhere' is not an address"}};
+      {"--ready=socket:nowhere", "--ready=socket:ADDR 'nowhere' is not an address"},
+      {"--ready=socket:localhost:0", "--ready=socket:ADDR 'localhost:0' names a host"},
+      {"--ready=notify:bad", "--ready=notify:ADDR 'bad' is not an address"},
+      {"--env=NOTIFY_SOCKET=x --ready=notify", "--env[\"NOTIFY_SOCKET\"] would replace"}};
   for (const auto& [option, message] : addresses) {
-    const auto rejected =
-        testing::run_command({PROCFIX_RUN, option, "--", fault_child("fdline_child"), "x"});
+    std::vector<std::string> command{PROCFIX_RUN};
+    for (std::string_view rest = option; !rest.empty();) {  // one or two switches
+      const std::size_t space = rest.find(' ');
+      command.emplace_back(rest.substr(0, space));
+      rest = space == std::string_view::npos ? "" : rest.substr(space + 1);
+    }
+    command.insert(command.end(), {"--", fault_child("fdline_child"), "x"});
+    const auto rejected = testing::run_command(command);
     EXPECT_EQ(rejected.status, 2) << rejected.output;
     EXPECT_THAT(rejected.output, HasSubstr(message)) << rejected.output;
   }

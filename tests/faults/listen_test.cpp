@@ -192,7 +192,9 @@ TEST(FaultListen, NonCanonicalIpv6AddressMatchesItsListen) {
 }
 
 // Outside-tester pass: a server listening on a relative unix socket path (redis' `unixsocket
-// server.sock`) failed its start: the path is no address form. It is an opaque endpoint now.
+// server.sock`) failed its start: the path is no address form. It is an opaque endpoint now,
+// written "./server.sock" so that no path reads as another form ("db:6379", "@x": a second
+// outside-tester pass), and `.address` can name it.
 TEST(FaultListen, RelativeUnixPathIsAnOpaqueEndpoint) {
   const std::filesystem::path directory = temp_socket_path("dir");
   std::filesystem::create_directory(directory);
@@ -207,10 +209,43 @@ TEST(FaultListen, RelativeUnixPathIsAnOpaqueEndpoint) {
                  .working_directory = directory,
                  .ready_timeout = 60s,
                  .readiness = Readiness::listen()}};
-  EXPECT_EQ(server.endpoint().address(), "server.sock");
+  EXPECT_EQ(server.endpoint().address(), "./server.sock");
   EXPECT_EQ(server.endpoint().kind(), procfix::Endpoint::Kind::opaque);
   server.stop_and_expect_clean();
   std::filesystem::remove_all(directory);
+}
+
+// Second outside-tester pass: a relative unix path that looks like another form was taken for
+// it ("127.0.0.1:5555" as host_port, "@x" as abstract), and could satisfy an `.address` of that
+// form; a relative `.address` could not be written at all.
+TEST(FaultListen, RelativeUnixPathsThatLookLikeOtherFormsStayPaths) {
+  const std::filesystem::path directory = temp_socket_path("dir");
+  std::filesystem::create_directory(directory);
+  Server server{{.executable = "python3",
+                 .args = {"-c",
+                          "import signal, socket, sys\n"
+                          "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+                          "keep = []\n"
+                          "for name in ['127.0.0.1:5555', '@x', 'last.sock']:\n"
+                          "    s = socket.socket(socket.AF_UNIX)\n"
+                          "    s.bind(name)\n"
+                          "    s.listen()\n"
+                          "    keep.append(s)\n"
+                          "signal.pause()\n"},
+                 .working_directory = directory,
+                 .ready_timeout = 60s,
+                 .readiness = Readiness::listen({.address = "./last.sock"})}};
+  EXPECT_EQ(listened(server),
+            (std::vector<std::string>{"./127.0.0.1:5555", "./@x", "./last.sock"}));
+  EXPECT_EQ(server.endpoint().kind(), procfix::Endpoint::Kind::opaque);
+  server.stop_and_expect_clean();
+  std::filesystem::remove_all(directory);
+  try {
+    Server never{listen_child({"127.0.0.1:0"}, {.address = "last.sock"})};
+    ADD_FAILURE() << "a relative .address without './' was taken";
+  } catch (const procfix::OptionsError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("\"./NAME\"")) << e.what();
+  }
 }
 
 // Issue 13 item 2: .count = 2 waits for the second listen(); the message lists both.

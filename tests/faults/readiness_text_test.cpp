@@ -2,6 +2,7 @@
 // addresses) is matched in linear time with bounded memory, parsed strictly, and stored as valid
 // UTF-8. Component tests first (fixtures/src/detail), then end-to-end ones through procfix::Server.
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -92,6 +93,19 @@ TEST(FaultReadinessText, ScannerMatchesAnOverlongLineInABoundedWindow) {
   EXPECT_TRUE(late.feed("late\nnext\n"));                       // "late" is past the window
   EXPECT_FALSE(late.feed("late\n"));
   EXPECT_EQ(late.match()->line, "late");
+}
+
+// Outside-tester pass: a CRLF line whose text is exactly the bound counted as too long (the '\r'
+// took the last byte of the window before it was stripped), so "$" did not match.
+TEST(FaultReadinessText, ScannerTakesACrlfLineOfExactlyTheBound) {
+  LineScanner crlf{compile("^a+$")};
+  EXPECT_FALSE(crlf.feed(std::string(kMaxOutputLineBytes, 'a') + "\r\n"));
+  ASSERT_TRUE(crlf.matched());
+  EXPECT_FALSE(crlf.match()->truncated);
+  EXPECT_EQ(crlf.match()->line.size(), kMaxOutputLineBytes);
+  LineScanner longer{compile("^a+$")};
+  EXPECT_TRUE(longer.feed(std::string(kMaxOutputLineBytes + 1, 'a') + "\n"));  // cut: no "$"
+  EXPECT_FALSE(longer.matched());
 }
 
 // Issue 13 item 10: every byte is scanned, however the stream is cut into chunks.
@@ -393,6 +407,20 @@ TEST(FaultReadinessText, OutputLineKeepsMemoryBoundedForAnEndlessLine) {
   EXPECT_LT(peak - std::min(peak, before), 32u << 20)
       << "VmRSS before " << before << ", VmHWM after " << peak;
   EXPECT_TRUE(survivors_with(token).empty());
+}
+
+// Outside-tester pass: LineScanner::finish() was never called, so a last line without a newline
+// never counted, though the scanner's contract says it does at the end of the stream. A server
+// that prints "ready on 127.0.0.1:9" without a newline and closes its stdout is ready now.
+TEST(FaultReadinessText, OutputLineTakesALastLineWithoutNewlineAtTheEndOfTheStream) {
+  Server server{{.executable = "/bin/sh",
+                 .args = {"-c", "printf 'ready on 127.0.0.1:9'; exec 1>&- 2>&-; exec sleep 1000"},
+                 .ready_timeout = 60s,
+                 .expected_exit = procfix::ExpectedExit::signal(SIGTERM),
+                 .readiness = Readiness::output_line("ready on (\\S+)")}};
+  EXPECT_EQ(server.endpoint().address(), "127.0.0.1:9");
+  EXPECT_EQ(server.endpoint().message()["line"], "ready on 127.0.0.1:9");
+  EXPECT_TRUE(server.stop().ok());
 }
 
 // Issue 13 item 2: a matched line with invalid UTF-8 made endpoint().message().dump() throw.

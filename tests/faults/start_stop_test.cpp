@@ -135,6 +135,35 @@ TEST(FaultStop, SocketActivationPathReplacedWhileRunningIsNotRemovedAtTheStop) {
   std::filesystem::remove(path);
 }
 
+// Outside-tester pass: the same after the server has closed the socket, so that its inode is
+// freed, and a new file gets it (ext4 reuses the number at once): device and inode matched and
+// the new file was removed. The type and the birth time are compared too now.
+TEST(FaultStop, SocketActivationPathReplacedAfterTheSocketWasFreedIsNotRemoved) {
+  const std::string path = temp_path("sock");
+  const std::string closed = temp_path("closed");
+  ASSERT_EQ(::mkfifo(closed.c_str(), 0600), 0);
+  {
+    Server server{{.executable = "/bin/sh",
+                   .args = {"-c", "exec 3>&-; echo closed > \"$0\"; exec sleep 1000", closed},
+                   .ready_timeout = 60s,
+                   .readiness = Readiness::socket_activation(path)}};
+    std::filesystem::remove(path);
+    std::FILE* fifo = std::fopen(closed.c_str(), "r");  // until the server has closed fd 3
+    ASSERT_NE(fifo, nullptr);
+    char word[16] = {};
+    EXPECT_NE(std::fgets(word, sizeof word, fifo), nullptr);
+    std::fclose(fifo);
+    std::FILE* file = std::fopen(path.c_str(), "w");
+    ASSERT_NE(file, nullptr);
+    std::fputs("replaced", file);
+    std::fclose(file);
+    (void)server.stop();  // killed by SIGTERM (sleep): not what this test is about
+  }
+  EXPECT_EQ(file_text(path), "replaced");
+  std::filesystem::remove(path);
+  std::filesystem::remove(closed);
+}
+
 // The socket file the fixture created is removed at the stop.
 TEST(FaultStop, SocketActivationPathIsRemovedAtTheStop) {
   const std::string path = temp_path("sock");

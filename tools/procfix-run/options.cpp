@@ -137,7 +137,8 @@ const Switch kSwitches[] = {
      "systemd NOTIFY_SOCKET, READY=1; ADDR is the endpoint to print",
      [](std::string_view v, CommandLine& l, std::string_view) {
        return set_word_readiness(v, l, "notify", "", Readiness::notify_socket<std::string>);
-     }},
+     },
+     ".readiness notify_socket address", "--ready=notify:ADDR"},
     {kReadiness, "--ready", "line:REGEX",
      "first stdout/stderr line matching REGEX; group 1 is the address",
      [](std::string_view v, CommandLine& l, std::string_view) {

@@ -439,6 +439,20 @@ int detach(const SharedArgs& args) {
   return await_keeper(args, pid, report[0]);
 }
 
+// A cleanup test (--owner-pid=parent) stops only its own run's server: after its setup was
+// refused, the state file still names another run's. True (and says so) if `state` is such.
+bool belongs_to_another_run(const SharedArgs& args, const json& state) {
+  if (args.owner.empty()) return false;
+  const pid_t owner_pid =
+      args.owner == "parent" ? ::getppid() : static_cast<pid_t>(std::atol(args.owner.c_str()));
+  const pid_t other = other_live_owner(state["keeper"], owner_pid);
+  if (other == 0) return false;
+  std::cerr << "procfix-run: --stop: not stopped: the shared server '" << state.value("name", "?")
+            << "' of " << args.state << " belongs to another run (its owner, pid " << other
+            << ", is still running); this run's setup did not start one\n";
+  return true;
+}
+
 int stop(const SharedArgs& args) {
   const auto text = read_file(args.state);
   if (!text) {
@@ -456,19 +470,7 @@ int stop(const SharedArgs& args) {
   }
   const auto keeper_pid = state["keeper"]["pid"].get<pid_t>();
   const auto start_time = state["keeper"].value("start_time", 0ULL);
-  // A cleanup test (--owner-pid=parent) stops only its own run's server: after its setup was
-  // refused, the state file still names another run's.
-  if (!args.owner.empty()) {
-    const pid_t owner_pid =
-        args.owner == "parent" ? ::getppid() : static_cast<pid_t>(std::atol(args.owner.c_str()));
-    if (const pid_t other = other_live_owner(state["keeper"], owner_pid); other != 0) {
-      std::cerr << "procfix-run: --stop: not stopped: the shared server '"
-                << state.value("name", "?") << "' of " << args.state
-                << " belongs to another run (its owner, pid " << other
-                << ", is still running); this run's setup did not start one\n";
-      return kExitOk;
-    }
-  }
+  if (belongs_to_another_run(args, state)) return kExitOk;
   const int keeper = detail::pidfd_open(keeper_pid);
   if (keeper >= 0 && start_time_of(keeper_pid) == start_time) {
     detail::pidfd_send_signal(keeper, SIGTERM);
