@@ -1,6 +1,7 @@
 // The fault matrix for what procfix writes about a server: error messages, StopReport::describe()
 // and the JUnit properties, fed with bytes and names that would cut, corrupt or overwrite them.
 // Found by an outside-tester pass through the public API.
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -126,6 +127,23 @@ TEST(FaultReportText, DestructorFailuresAreReportedAtTheTestNotInTheLibrary) {
     EXPECT_STREQ(failures.GetTestPartResult(i).file_name(), __FILE__)
         << failures.GetTestPartResult(i).message();
   }
+}
+
+// Found by tools/bench: every server of one name got its own `<name>_K` without bound, and
+// finding K scanned every property, so a test (or a run outside tests) with many servers of one
+// name grew its report and slowed each stop. At most 16 are recorded per name and result.
+TEST(FaultReportText, ManyServersOfOneNameKeepTheReportBounded) {
+  for (int i = 0; i < 20; ++i) {
+    Server server{{.executable = "/bin/sh",
+                   .args = {"-c", "echo '{}' >&$PROCFIX_READY_FD; exec sleep 1000"},
+                   .name = "many",
+                   .expected_exit = procfix::ExpectedExit::signal(SIGTERM),
+                   .readiness = Readiness::ready_fd({.require_address = false})}};
+    EXPECT_TRUE(server.stop().ok());
+  }
+  EXPECT_EQ(procfix::testing::recorded_property("procfix.many.name"), "many");
+  EXPECT_EQ(procfix::testing::recorded_property("procfix.many_16.name"), "many");
+  EXPECT_EQ(procfix::testing::recorded_property("procfix.many_17.name"), "(missing)");
 }
 
 }  // namespace
