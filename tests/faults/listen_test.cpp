@@ -191,6 +191,31 @@ TEST(FaultListen, NonCanonicalIpv6AddressMatchesItsListen) {
   server.stop_and_expect_clean();
 }
 
+// A python server in `directory` that binds and listens on each relative unix path of `names`,
+// in order, then waits for SIGTERM (exit 0).
+ServerOptions python_unix_listener(const std::filesystem::path& directory,
+                                   const std::vector<std::string>& names,
+                                   Readiness::Listen listen = {}) {
+  std::string list;
+  for (const std::string& name : names) list += (list.empty() ? "'" : ", '") + name + "'";
+  return {.executable = "python3",
+          .args = {"-c",
+                   "import signal, socket, sys\n"
+                   "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+                   "keep = []\n"
+                   "for name in [" +
+                       list +
+                       "]:\n"
+                       "    s = socket.socket(socket.AF_UNIX)\n"
+                       "    s.bind(name)\n"
+                       "    s.listen()\n"
+                       "    keep.append(s)\n"
+                       "signal.pause()\n"},
+          .working_directory = directory,
+          .ready_timeout = 60s,
+          .readiness = Readiness::listen(std::move(listen))};
+}
+
 // Outside-tester pass: a server listening on a relative unix socket path (redis' `unixsocket
 // server.sock`) failed its start: the path is no address form. It is an opaque endpoint now,
 // written "./server.sock" so that no path reads as another form ("db:6379", "@x": a second
@@ -198,17 +223,7 @@ TEST(FaultListen, NonCanonicalIpv6AddressMatchesItsListen) {
 TEST(FaultListen, RelativeUnixPathIsAnOpaqueEndpoint) {
   const std::filesystem::path directory = temp_socket_path("dir");
   std::filesystem::create_directory(directory);
-  Server server{{.executable = "python3",
-                 .args = {"-c",
-                          "import signal, socket, sys\n"
-                          "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
-                          "s = socket.socket(socket.AF_UNIX)\n"
-                          "s.bind('server.sock')\n"
-                          "s.listen()\n"
-                          "signal.pause()\n"},
-                 .working_directory = directory,
-                 .ready_timeout = 60s,
-                 .readiness = Readiness::listen()}};
+  Server server{python_unix_listener(directory, {"server.sock"})};
   EXPECT_EQ(server.endpoint().address(), "./server.sock");
   EXPECT_EQ(server.endpoint().kind(), procfix::Endpoint::Kind::opaque);
   server.stop_and_expect_clean();
@@ -221,20 +236,8 @@ TEST(FaultListen, RelativeUnixPathIsAnOpaqueEndpoint) {
 TEST(FaultListen, RelativeUnixPathsThatLookLikeOtherFormsStayPaths) {
   const std::filesystem::path directory = temp_socket_path("dir");
   std::filesystem::create_directory(directory);
-  Server server{{.executable = "python3",
-                 .args = {"-c",
-                          "import signal, socket, sys\n"
-                          "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
-                          "keep = []\n"
-                          "for name in ['127.0.0.1:5555', '@x', 'last.sock']:\n"
-                          "    s = socket.socket(socket.AF_UNIX)\n"
-                          "    s.bind(name)\n"
-                          "    s.listen()\n"
-                          "    keep.append(s)\n"
-                          "signal.pause()\n"},
-                 .working_directory = directory,
-                 .ready_timeout = 60s,
-                 .readiness = Readiness::listen({.address = "./last.sock"})}};
+  Server server{python_unix_listener(directory, {"127.0.0.1:5555", "@x", "last.sock"},
+                                     {.address = "./last.sock"})};
   EXPECT_EQ(listened(server),
             (std::vector<std::string>{"./127.0.0.1:5555", "./@x", "./last.sock"}));
   EXPECT_EQ(server.endpoint().kind(), procfix::Endpoint::Kind::opaque);

@@ -44,7 +44,6 @@ bool all_digits(std::string_view text) {
   return !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
 }
 
-// A non-negative integer no larger than `max`.
 // A decimal number from `min` to `max`; anything else is rejected with one message form,
 // "OPTION needs a number from MIN to MAX[ (why)], not 'TEXT'".
 std::uint64_t parse_count(std::string_view option, std::string_view text, std::uint64_t max,

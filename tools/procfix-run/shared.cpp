@@ -94,11 +94,18 @@ unsigned long long start_time_of(pid_t pid) {
 // process than `owner_pid` and still running; 0 otherwise (no owner, ours, or ended: the keeper
 // ends with its owner, so its server is nobody's any more).
 pid_t other_live_owner(const json& keeper, pid_t owner_pid) {
-  const json& owner = keeper.contains("owner") ? keeper["owner"] : json{};
-  const pid_t other = owner.is_number_integer() ? owner.get<pid_t>() : 0;
+  const auto owner = keeper.find("owner");
+  const pid_t other = owner != keeper.end() && owner->is_number_integer() ? owner->get<pid_t>() : 0;
   if (other <= 0 || other == owner_pid) return 0;
   const char state = detail::process_state(other);
   return state == '?' || state == 'Z' || state == 'X' ? 0 : other;
+}
+
+// The pid --owner-pid names ("parent": this process's parent, the ctest running the test); 0
+// without the switch.
+pid_t owner_pid_of(const SharedArgs& args) {
+  if (args.owner.empty()) return 0;
+  return args.owner == "parent" ? ::getppid() : static_cast<pid_t>(std::atol(args.owner.c_str()));
 }
 
 milliseconds parse_ms(std::string_view option, std::string_view text) {
@@ -324,9 +331,9 @@ Kept reuse_kept_server(const SharedArgs& args, pid_t owner_pid) {
   const auto text = read_file(args.state);
   if (!text) return Kept::none;
   const json state = json::parse(*text, nullptr, false);
-  if (!state.is_object() ||
-      (state.value("state", "") != "running" && state.value("state", "") != "starting") ||
-      !state.contains("keeper") || !state["keeper"].is_object()) {
+  const std::string phase = state.is_object() ? state.value("state", "") : "";
+  if ((phase != "running" && phase != "starting") || !state.contains("keeper") ||
+      !state["keeper"].is_object()) {
     return Kept::none;
   }
   const pid_t keeper_pid = state["keeper"].value("pid", -1);
@@ -341,7 +348,7 @@ Kept reuse_kept_server(const SharedArgs& args, pid_t owner_pid) {
               << "that run, or run in another build tree.\n";
     return Kept::refused;
   }
-  if (state.value("state", "") != "running" || state["keeper"].value("owner", 0) != owner_pid) {
+  if (phase != "running" || state["keeper"].value("owner", 0) != owner_pid) {
     const int old = detail::pidfd_open(keeper_pid);
     if (old >= 0) {
       detail::pidfd_send_signal(old, SIGTERM);
@@ -402,11 +409,9 @@ int detach(const SharedArgs& args) {
   } catch (const UsageError& e) {
     return usage(e.what());
   }
-  pid_t owner_pid = 0;
+  const pid_t owner_pid = owner_pid_of(args);
   int owner = -1;
   if (!args.owner.empty()) {
-    owner_pid =
-        args.owner == "parent" ? ::getppid() : static_cast<pid_t>(std::atol(args.owner.c_str()));
     // Pid 1 is a valid owner: ctest is pid 1 as a container's entry point or in a sandbox's
     // `unshare --pid --fork`. (Had the real owner died before this line, the parent would be a
     // subreaper or init and the keeper would last until --max-lifetime: docs/shared-servers.md.)
@@ -443,9 +448,7 @@ int detach(const SharedArgs& args) {
 // refused, the state file still names another run's. True (and says so) if `state` is such.
 bool belongs_to_another_run(const SharedArgs& args, const json& state) {
   if (args.owner.empty()) return false;
-  const pid_t owner_pid =
-      args.owner == "parent" ? ::getppid() : static_cast<pid_t>(std::atol(args.owner.c_str()));
-  const pid_t other = other_live_owner(state["keeper"], owner_pid);
+  const pid_t other = other_live_owner(state["keeper"], owner_pid_of(args));
   if (other == 0) return false;
   std::cerr << "procfix-run: --stop: not stopped: the shared server '" << state.value("name", "?")
             << "' of " << args.state << " belongs to another run (its owner, pid " << other
